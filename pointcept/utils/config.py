@@ -1,0 +1,197 @@
+"""Python config files with ``_base_`` inheritance and ``key=value`` overrides.
+
+A config is a Python file whose top-level names (not starting with ``_``, except ``_base_``) form
+the config. ``_base_`` is a path or list of paths relative to the file; bases are merged in order,
+then the file's own values are deep-merged on top (dicts merge key by key; ``_delete_=True`` inside
+a dict replaces instead of merging). Derived values can be computed in plain Python inside a file.
+"""
+
+import ast
+import copy
+import os
+import runpy
+from typing import Any
+
+from .registry import ConfigError
+
+BASE_KEY = "_base_"
+DELETE_KEY = "_delete_"
+
+
+class Config(dict):
+    """A dict with attribute access (``cfg.model.type``) that converts nested dicts on access."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"config has no key '{name}'") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, _wrap(value))
+
+    def __deepcopy__(self, memo: dict) -> "Config":
+        return Config({k: copy.deepcopy(v, memo) for k, v in self.items()})
+
+    def to_dict(self) -> dict:
+        return _unwrap(self)
+
+    def pretty_text(self) -> str:
+        """Python source that reloads to the same config."""
+        lines = [f"{k} = {_format(v)}" for k, v in self.items()]
+        return "\n".join(lines) + "\n"
+
+
+def _wrap(value: Any) -> Any:
+    if isinstance(value, dict) and not isinstance(value, Config):
+        return Config({k: _wrap(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [_wrap(v) for v in value]
+    return value
+
+
+def _unwrap(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_unwrap(v) for v in value)
+    return value
+
+
+def _format(value: Any, indent: int = 0) -> str:
+    pad = " " * (indent + 4)
+    if isinstance(value, dict):
+        if not value:
+            return "dict()"
+        if all(isinstance(k, str) and k.isidentifier() for k in value):
+            items = [f"{pad}{k}={_format(v, indent + 4)}," for k, v in value.items()]
+            return "dict(\n" + "\n".join(items) + "\n" + " " * indent + ")"
+        items = [f"{pad}{k!r}: {_format(v, indent + 4)}," for k, v in value.items()]
+        return "{\n" + "\n".join(items) + "\n" + " " * indent + "}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        return "[\n" + "\n".join(f"{pad}{_format(v, indent + 4)}," for v in value) + "\n" + " " * indent + "]"
+    if isinstance(value, tuple):
+        inner = ", ".join(_format(v, indent) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    return repr(value)
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Deep-merge ``override`` into a copy of ``base``."""
+    out = copy.deepcopy(dict(base))
+    for k, v in override.items():
+        if isinstance(v, dict) and v.get(DELETE_KEY, False):
+            out[k] = {kk: vv for kk, vv in v.items() if kk != DELETE_KEY}
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _read_file(path: str, _stack: tuple = ()) -> dict:
+    path = os.path.abspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"config file not found: {path}")
+    if path in _stack:
+        raise ConfigError(f"circular _base_ inheritance: {' -> '.join(_stack + (path,))}")
+    try:
+        namespace = runpy.run_path(path)
+    except Exception as e:
+        raise ConfigError(f"failed to execute config {path}: {type(e).__name__}: {e}") from e
+    own = {
+        k: v
+        for k, v in namespace.items()
+        if not k.startswith("__") and (not k.startswith("_") or k == BASE_KEY) and not _is_module_or_func(v)
+    }
+    bases = own.pop(BASE_KEY, [])
+    if isinstance(bases, str):
+        bases = [bases]
+    merged: dict = {}
+    for base in bases:
+        base_path = os.path.join(os.path.dirname(path), base)
+        merged = merge(merged, _read_file(base_path, _stack + (path,)))
+    return merge(merged, own)
+
+
+def _is_module_or_func(v: Any) -> bool:
+    import types
+
+    return isinstance(v, (types.ModuleType, types.FunctionType, type))
+
+
+def load_config(path: str, options: dict | list[str] | None = None) -> Config:
+    """Read a config file (resolving ``_base_``) and apply overrides.
+
+    ``options`` is a dict ``{"a.b": value}`` or a list of ``"a.b=value"`` strings.
+    """
+    cfg = Config(_read_file(path))
+    if options:
+        apply_options(cfg, parse_options(options) if isinstance(options, list) else options)
+    return cfg
+
+
+def parse_value(text: str) -> Any:
+    """``"3"`` -> 3, ``"1e-3"`` -> 0.001, ``"(1,2)"`` -> (1, 2), ``"true"`` -> True, else the string."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_options(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"option '{item}' must look like key=value")
+        key, value = item.split("=", 1)
+        out[key.strip()] = parse_value(value)
+    return out
+
+
+def apply_options(cfg: dict, options: dict) -> None:
+    """Set dotted keys; list elements are addressed by integer (``hooks.0.type=X``)."""
+    for dotted, value in options.items():
+        parts = dotted.split(".")
+        node: Any = cfg
+        for i, part in enumerate(parts[:-1]):
+            node = _child(node, part, ".".join(parts[: i + 1]), create=True)
+        last = parts[-1]
+        if isinstance(node, list):
+            node[_list_index(node, last, dotted)] = _wrap(value)
+        else:
+            node[last] = value
+
+
+def _child(node: Any, part: str, path: str, create: bool) -> Any:
+    if isinstance(node, list):
+        return node[_list_index(node, part, path)]
+    if isinstance(node, dict):
+        if part not in node:
+            if not create:
+                raise ConfigError(f"config has no key '{path}'")
+            node[part] = Config()
+        return node[part]
+    raise ConfigError(f"cannot set '{path}': parent is a {type(node).__name__}, not a dict")
+
+
+def _list_index(node: list, part: str, path: str) -> int:
+    try:
+        idx = int(part)
+    except ValueError:
+        raise ConfigError(f"'{path}' indexes a list; use an integer") from None
+    if not -len(node) <= idx < len(node):
+        raise ConfigError(f"'{path}': index {idx} out of range for a list of {len(node)}")
+    return idx

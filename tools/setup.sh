@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set up a virtual environment with everything the project needs, on a fresh machine.
+#   bash tools/setup.sh            -> .venv with torch, requirements, pointcept (editable) and dos_ops built
+# Environment: PYTHON (interpreter, default python3), VENV (default .venv), TORCH_VERSION (default 2.13.0,
+# used only when the venv has no torch yet; install your CUDA torch into the venv first to keep it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+TORCH_VERSION=${TORCH_VERSION:-2.13.0}
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+PY="$(cd "$VENV" && pwd)/bin/python"
+"$PY" -m pip install -q --upgrade "pip>=23" >/dev/null 2>&1 || true
+if ! "$PY" -c "import torch" >/dev/null 2>&1; then
+    echo "[setup] installing torch==$TORCH_VERSION"
+    "$PY" -m pip install -q "torch==$TORCH_VERSION"
+fi
+echo "[setup] installing requirements"
+"$PY" -m pip install -q -r requirements.txt
+"$PY" -m pip install -q --no-build-isolation --no-deps -e .
+echo "[setup] building libs/dos_ops"
+(cd libs/dos_ops && "$PY" setup.py develop >/tmp/dos_ops_build.log 2>&1) || {
+    tail -n 40 /tmp/dos_ops_build.log
+    echo "[setup] building libs/dos_ops failed (log above)"
+    exit 1
+}
+"$PY" -c "import torch, pointcept.ops as ops; print('[setup] torch', torch.__version__, '| dos_ops fused kernels:', ops.fused_available())"
