@@ -1,0 +1,69 @@
+"""Small building blocks shared by point models: DropPath, MLP, a device-aware submanifold conv."""
+
+import torch
+from torch import nn
+
+
+class DropPath(nn.Module):
+    """Stochastic depth per cloud (Huang et al., ECCV 2016).
+
+    A residual branch is dropped for a whole cloud, not per point: dropping single points would
+    only add feature noise, while the method's point is to train shallower sub-networks.
+    """
+
+    def __init__(self, drop_prob: float = 0.0):
+        super().__init__()
+        if not 0.0 <= drop_prob < 1.0:
+            raise ValueError(f"drop_prob must be in [0, 1), got {drop_prob}")
+        self.drop_prob = drop_prob
+
+    def forward(self, x: torch.Tensor, batch: torch.Tensor, num_clouds: int) -> torch.Tensor:
+        """x (Tensor[N, C]), batch (Tensor[N] int64) -> Tensor[N, C] (scaled by 1/keep_prob or zeroed)."""
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep_prob = 1.0 - self.drop_prob
+        keep = torch.rand(num_clouds, device=x.device, dtype=x.dtype) < keep_prob
+        scale = keep.to(x.dtype) / keep_prob
+        return x * scale[batch].unsqueeze(1)
+
+    def extra_repr(self) -> str:
+        return f"drop_prob={self.drop_prob}"
+
+
+class MLP(nn.Sequential):
+    """Linear(C, hidden) -> GELU -> Linear(hidden, C_out); x (Tensor[N, C]) -> Tensor[N, C_out]."""
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int | None = None):
+        super().__init__(
+            nn.Linear(in_channels, hidden_channels),
+            nn.GELU(),
+            nn.Linear(hidden_channels, out_channels or in_channels),
+        )
+
+
+class SubMConv3d(nn.Module):
+    """spconv ``SubMConv3d`` whose algorithm follows the device of its input.
+
+    spconv's default implicit-GEMM algorithm only exists on CUDA and crashes on CPU, where the
+    ``Native`` gather-GEMM-scatter algorithm must be used. The algorithm is picked per call from
+    the input's device. Convs sharing an ``indice_key`` reuse the neighbour map stored in the
+    sparse tensor, so each level builds it once (all convs of a level run on one device).
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True, indice_key=None
+    ):
+        super().__init__()
+        import spconv.pytorch as spconv
+
+        self.conv = spconv.SubMConv3d(
+            in_channels, out_channels, kernel_size, bias=bias, indice_key=indice_key
+        )
+        self.cuda_algo = self.conv.algo
+
+    def forward(self, x):
+        """x (spconv.SparseConvTensor with features Tensor[N, C_in]) -> SparseConvTensor (Tensor[N, C_out])."""
+        from spconv.core import ConvAlgo
+
+        self.conv.algo = ConvAlgo.Native if x.features.device.type == "cpu" else self.cuda_algo
+        return self.conv(x)

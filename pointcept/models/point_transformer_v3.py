@@ -1,0 +1,342 @@
+"""Point Transformer V3 (Wu et al., CVPR 2024): serialized patch attention on voxelised point clouds.
+
+Structure: embedding -> encoder stages (grid pooling between stages, re-serialization after each
+pooling) -> optional decoder (unpooling with skip connections). Every block is pre-norm:
+``x += CPE(x); x += DropPath(Attn(LN(x))); x += DropPath(MLP(LN(x)))`` where CPE is a 3x3x3
+submanifold sparse conv + Linear + LayerNorm and Attn is serialized patch attention on curve
+``block_index % num_orders``. LayerNorm is used throughout (no BatchNorm statistics to drift when
+the student sees masked clouds or the backbone is frozen).
+"""
+
+import torch
+from torch import nn
+
+from pointcept.ops import grid_pool
+
+from .attention import SerializedAttention
+from .builder import MODELS
+from .modules import MLP, DropPath, SubMConv3d
+from .serialization import ORDERS
+from .structure import Point
+
+
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+class Embedding(nn.Module):
+    """Input features -> C0 channels: a 5x5x5 submanifold conv stem (``stem="conv"``, PTv3) or a
+    per-point Linear (``stem="linear"``, as in Sonata), then LayerNorm and GELU."""
+
+    def __init__(self, in_channels: int, channels: int, stem: str = "conv"):
+        super().__init__()
+        if stem not in ("conv", "linear"):
+            raise ValueError(f"stem must be 'conv' or 'linear', got {stem!r}")
+        self.stem = stem
+        if stem == "conv":
+            self.proj = SubMConv3d(in_channels, channels, kernel_size=5, bias=False, indice_key="stem")
+        else:
+            self.proj = nn.Linear(in_channels, channels)
+        self.norm = nn.LayerNorm(channels)
+        self.act = nn.GELU()
+
+    def forward(self, point: Point) -> torch.Tensor:
+        """point with ``feat`` (Tensor[N, C_in]) (and ``sparse_conv_feat`` for the conv stem) -> Tensor[N, C0]."""
+        if self.stem == "conv":
+            feat = self.proj(point.sparse_conv_feat).features
+        else:
+            feat = self.proj(point.feat)
+        return self.act(self.norm(feat))
+
+
+class CPE(nn.Module):
+    """Conditional positional encoding: SubMConv3d(k=3) -> Linear -> LayerNorm, on the point's voxels."""
+
+    def __init__(self, channels: int, indice_key: str):
+        super().__init__()
+        self.conv = SubMConv3d(channels, channels, kernel_size=3, bias=True, indice_key=indice_key)
+        self.linear = nn.Linear(channels, channels)
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, feat: torch.Tensor, point: Point) -> torch.Tensor:
+        """feat (Tensor[N, C]) -> Tensor[N, C]."""
+        out = self.conv(point.sparse_conv_feat.replace_feature(feat)).features
+        return self.norm(self.linear(out))
+
+
+class Block(nn.Module):
+    """One pre-norm PTv3 block; updates ``point.feat`` and ``point.sparse_conv_feat``."""
+
+    def __init__(
+        self,
+        channels: int,
+        num_heads: int,
+        patch_size: int,
+        order_index: int,
+        indice_key: str,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        drop_path: float = 0.0,
+    ):
+        super().__init__()
+        self.cpe = CPE(channels, indice_key)
+        self.norm1 = nn.LayerNorm(channels)
+        self.attn = SerializedAttention(channels, num_heads, patch_size, order_index, qkv_bias)
+        self.norm2 = nn.LayerNorm(channels)
+        self.mlp = MLP(channels, int(channels * mlp_ratio))
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, point: Point) -> Point:
+        """point with ``feat`` (Tensor[N, C]) -> the same Point with the new ``feat`` (Tensor[N, C])."""
+        feat = point.feat
+        num_clouds = len(point.offset)
+        feat = feat + self.cpe(feat, point)
+        feat = feat + self.drop_path(self.attn(self.norm1(feat), point), point.batch, num_clouds)
+        feat = feat + self.drop_path(self.mlp(self.norm2(feat)), point.batch, num_clouds)
+        point.feat = feat
+        point.sparse_conv_feat = point.sparse_conv_feat.replace_feature(feat)
+        return point
+
+
+class GridPooling(nn.Module):
+    """Linear projection, max-pool into cells of ``stride`` voxels (``pointcept.ops.grid_pool``),
+    LayerNorm + GELU; the pooled Point is re-serialized and sparsified for the next stage."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, order, shuffle_orders: bool):
+        super().__init__()
+        self.stride = stride
+        self.order = tuple(order)
+        self.shuffle_orders = shuffle_orders
+        self.proj = nn.Linear(in_channels, out_channels)
+        self.norm = nn.LayerNorm(out_channels)
+        self.act = nn.GELU()
+
+    def forward(self, point: Point) -> Point:
+        """point (N points, Tensor[N, C_in]) -> pooled Point (M cells, Tensor[M, C_out]) at level + 1.
+
+        The pooled Point keeps ``pooling_parent`` (the input Point) and ``pooling_inverse``
+        (Tensor[N] int64, the cell of every input point). ``origin_coord``, when present, is
+        averaged per cell like ``coord``.
+        """
+        pooled = grid_pool(
+            point.grid_coord, point.offset, self.proj(point.feat), point.coord, self.stride, "max"
+        )
+        child = Point(
+            feat=self.act(self.norm(pooled.feat)),
+            coord=pooled.coord,
+            grid_coord=pooled.grid_coord,
+            offset=pooled.offset,
+            level=point.level + 1,
+            pooling_parent=point,
+            pooling_inverse=pooled.cluster,
+        )
+        if "origin_coord" in point:
+            counts = torch.diff(pooled.idx_ptr).unsqueeze(1).to(point.origin_coord.dtype)
+            summed = point.origin_coord.new_zeros(len(pooled.head), 3).index_add_(
+                0, pooled.cluster, point.origin_coord
+            )
+            child.origin_coord = summed / counts
+        child.serialize(self.order, shuffle_orders=self.shuffle_orders and self.training)
+        return child.sparsify()
+
+
+class GridUnpooling(nn.Module):
+    """Decoder step: ``parent.feat = P_skip(parent.feat) + P(child.feat)[pooling_inverse]`` with
+    each P = Linear -> LayerNorm -> GELU. Returns a shallow copy of the parent (encoder Points stay
+    untouched, so up-casting encoder features still works after the decoder ran)."""
+
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int):
+        super().__init__()
+        self.proj = nn.Sequential(nn.Linear(in_channels, out_channels), nn.LayerNorm(out_channels), nn.GELU())
+        self.proj_skip = nn.Sequential(
+            nn.Linear(skip_channels, out_channels), nn.LayerNorm(out_channels), nn.GELU()
+        )
+
+    def forward(self, point: Point) -> Point:
+        """point (M cells, Tensor[M, C_in]) -> parent copy (N points, Tensor[N, C_out])."""
+        parent = point.pooling_parent.copy()
+        parent.feat = self.proj_skip(parent.feat) + self.proj(point.feat)[point.pooling_inverse]
+        parent.sparse_conv_feat = parent.sparse_conv_feat.replace_feature(parent.feat)
+        return parent
+
+
+def _as_tuple(name: str, value, length: int) -> tuple:
+    value = tuple(value) if isinstance(value, (tuple, list)) else (value,) * length
+    if len(value) != length:
+        raise ValueError(f"{name} must have {length} entries (one per stage), got {len(value)}: {value}")
+    return value
+
+
+@MODELS.register_module()
+class PointTransformerV3(nn.Module):
+    """PTv3 backbone.
+
+    Args:
+        in_channels (int): input feature channels (``feat`` columns).
+        order (Sequence[str]): serialization curves from ``ORDERS``; block i of a stage uses
+            ``order[i % len(order)]`` (after shuffling).
+        stride (Sequence[int]): pooling stride between consecutive encoder stages (S - 1 entries).
+        enc_depths, enc_channels, enc_num_head, enc_patch_size (Sequence[int]): per encoder stage
+            (S entries; ``enc_patch_size`` may be an int for all stages).
+        dec_depths, dec_channels, dec_num_head, dec_patch_size (Sequence[int]): per decoder stage
+            (S - 1 entries, finest first); ignored in ``enc_mode``.
+        mlp_ratio (float): MLP hidden width / channels.
+        qkv_bias (bool): bias in the attention's qkv projection.
+        drop_path (float): maximum stochastic-depth rate, linearly increasing over encoder blocks
+            (and separately over decoder blocks, deepest first).
+        shuffle_orders (bool): shuffle the curve list at every serialization in training mode.
+        enc_mode (bool): encoder only; forward returns the coarsest Point.
+        mask_token (bool): learn a token that replaces the embedded features where ``mask`` is True.
+        stem (str): ``"conv"`` (5x5x5 submanifold conv) or ``"linear"`` embedding.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        order=ORDERS,
+        stride=(2, 2, 2, 2),
+        enc_depths=(2, 2, 2, 6, 2),
+        enc_channels=(32, 64, 128, 256, 512),
+        enc_num_head=(2, 4, 8, 16, 32),
+        enc_patch_size=1024,
+        dec_depths=(2, 2, 2, 2),
+        dec_channels=(64, 64, 128, 256),
+        dec_num_head=(4, 4, 8, 16),
+        dec_patch_size=1024,
+        mlp_ratio: float = 4,
+        qkv_bias: bool = True,
+        drop_path: float = 0.3,
+        shuffle_orders: bool = True,
+        enc_mode: bool = False,
+        mask_token: bool = False,
+        stem: str = "conv",
+    ):
+        super().__init__()
+        order = (order,) if isinstance(order, str) else tuple(order)
+        for o in order:
+            if o not in ORDERS:
+                raise ValueError(f"order entries must be in {ORDERS}, got {o!r}")
+        num_stages = len(enc_depths)
+        if num_stages < 1:
+            raise ValueError("enc_depths must have at least one stage")
+        enc_channels = _as_tuple("enc_channels", enc_channels, num_stages)
+        enc_num_head = _as_tuple("enc_num_head", enc_num_head, num_stages)
+        enc_patch_size = _as_tuple("enc_patch_size", enc_patch_size, num_stages)
+        stride = _as_tuple("stride", stride, num_stages - 1)
+        if not 0.0 <= drop_path < 1.0:
+            raise ValueError(f"drop_path must be in [0, 1), got {drop_path}")
+        self.in_channels = in_channels
+        self.order = order
+        self.shuffle_orders = shuffle_orders
+        self.enc_mode = enc_mode
+        self.num_stages = num_stages
+        self.enc_channels = enc_channels
+        self.out_channels = enc_channels[-1] if enc_mode else None
+
+        self.embedding = Embedding(in_channels, enc_channels[0], stem)
+        self.mask_token = nn.Parameter(torch.zeros(1, enc_channels[0])) if mask_token else None
+
+        enc_rates = torch.linspace(0, drop_path, sum(enc_depths)).tolist()
+        self.enc = nn.ModuleList()
+        for s in range(num_stages):
+            stage = nn.Module()
+            stage.down = (
+                GridPooling(enc_channels[s - 1], enc_channels[s], stride[s - 1], order, shuffle_orders)
+                if s > 0
+                else None
+            )
+            rates = enc_rates[sum(enc_depths[:s]) : sum(enc_depths[: s + 1])]
+            stage.blocks = nn.ModuleList(
+                Block(
+                    enc_channels[s],
+                    enc_num_head[s],
+                    enc_patch_size[s],
+                    i,
+                    f"level{s}",
+                    mlp_ratio,
+                    qkv_bias,
+                    rates[i],
+                )
+                for i in range(enc_depths[s])
+            )
+            self.enc.append(stage)
+
+        self.dec = None
+        if not enc_mode:
+            dec_depths = _as_tuple("dec_depths", dec_depths, num_stages - 1)
+            dec_channels = _as_tuple("dec_channels", dec_channels, num_stages - 1)
+            dec_num_head = _as_tuple("dec_num_head", dec_num_head, num_stages - 1)
+            dec_patch_size = _as_tuple("dec_patch_size", dec_patch_size, num_stages - 1)
+            self.out_channels = dec_channels[0] if num_stages > 1 else enc_channels[0]
+            dec_rates = torch.linspace(0, drop_path, sum(dec_depths)).tolist()
+            self.dec = nn.ModuleList()
+            # dec[s] lifts level s + 1 to level s; it runs deepest first.
+            for s in range(num_stages - 1):
+                in_ch = dec_channels[s + 1] if s + 1 < num_stages - 1 else enc_channels[-1]
+                stage = nn.Module()
+                stage.up = GridUnpooling(in_ch, enc_channels[s], dec_channels[s])
+                rates = dec_rates[sum(dec_depths[:s]) : sum(dec_depths[: s + 1])][::-1]
+                stage.blocks = nn.ModuleList(
+                    Block(
+                        dec_channels[s],
+                        dec_num_head[s],
+                        dec_patch_size[s],
+                        i,
+                        f"level{s}",
+                        mlp_ratio,
+                        qkv_bias,
+                        rates[i],
+                    )
+                    for i in range(dec_depths[s])
+                )
+                self.dec.append(stage)
+        self.apply(_init_weights)
+        if self.mask_token is not None:
+            nn.init.trunc_normal_(self.mask_token, std=0.02)
+
+    def forward(self, data: dict) -> Point:
+        """Encode (and decode) a batch.
+
+        Args:
+            data (dict): ``coord`` (Tensor[N, 3] float), ``grid_coord`` (Tensor[N, 3] int, >= 0),
+                ``feat`` (Tensor[N, in_channels] float), ``offset`` (Tensor[B] int64), optionally
+                ``mask`` (Tensor[N] bool) and ``origin_coord`` (Tensor[N, 3] float). Not modified.
+
+        Returns:
+            Point: in ``enc_mode`` the coarsest encoder Point (level S - 1, ``feat`` Tensor[M,
+            enc_channels[-1]]) whose ``pooling_parent`` chain leads back to level 0; otherwise the
+            level-0 Point with ``feat`` (Tensor[N, dec_channels[0]]).
+        """
+        for key in ("coord", "grid_coord", "feat", "offset"):
+            if key not in data:
+                raise ValueError(f"PointTransformerV3 input is missing '{key}'")
+        feat = data["feat"]
+        if feat.dim() != 2 or feat.shape[1] != self.in_channels:
+            raise ValueError(f"feat must have shape (N, {self.in_channels}), got {tuple(feat.shape)}")
+        point = Point(data)
+        point.serialize(self.order, shuffle_orders=self.shuffle_orders and self.training)
+        point.sparsify()
+        point.feat = self.embedding(point)
+        if self.mask_token is not None and "mask" in point:
+            mask = point.mask
+            if mask.dtype != torch.bool or mask.shape != (len(feat),):
+                raise ValueError(
+                    f"mask must be a bool tensor of shape ({len(feat)},), got {mask.dtype} {tuple(mask.shape)}"
+                )
+            point.feat = torch.where(mask.unsqueeze(1), self.mask_token.to(point.feat.dtype), point.feat)
+        point.sparse_conv_feat = point.sparse_conv_feat.replace_feature(point.feat)
+
+        for stage in self.enc:
+            if stage.down is not None:
+                point = stage.down(point)
+            for block in stage.blocks:
+                point = block(point)
+        if self.dec is not None:
+            for stage in reversed(self.dec):
+                point = stage.up(point)
+                for block in stage.blocks:
+                    point = block(point)
+        return point
