@@ -3,6 +3,7 @@
 from .builder import DATASETS, TRANSFORMS, build_dataset
 from .collate import collate_fn, point_collate_fn
 from .defaults import DefaultDataset, validate_points
+from .semantic_kitti import SemanticKITTIDataset
 from .transform import POINT_KEYS, Compose, index_points, register_point_key
 
 __all__ = [
@@ -17,4 +18,5 @@ __all__ = [
     "Compose",
     "index_points",
     "register_point_key",
+    "SemanticKITTIDataset",
 ]

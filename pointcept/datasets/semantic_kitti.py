@@ -1,0 +1,230 @@
+"""SemanticKITTI read directly from its raw on-disk layout.
+
+Layout (``data_root`` may point at the folder holding ``dataset/``, at ``dataset/`` itself, or at
+``sequences/``)::
+
+    <data_root>/dataset/sequences/SS/velodyne/NNNNNN.bin    float32 (N, 4): x, y, z, remission
+    <data_root>/dataset/sequences/SS/labels/NNNNNN.label    uint32 (N,): instance << 16 | semantic
+
+Raw semantic ids map to 19 train ids with the official learning map: moving classes (252-259)
+merge into their static class, "outlier" (1), "other-structure" (52), "other-object" (99),
+"unlabeled" (0) and any id not in the map become ignore (-1). A scan without a label file is
+all ignore.
+"""
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from .builder import DATASETS
+from .defaults import DefaultDataset
+
+SEMANTIC_KITTI_CLASS_NAMES = [
+    "car",
+    "bicycle",
+    "motorcycle",
+    "truck",
+    "other-vehicle",
+    "person",
+    "bicyclist",
+    "motorcyclist",
+    "road",
+    "parking",
+    "sidewalk",
+    "other-ground",
+    "building",
+    "fence",
+    "vegetation",
+    "trunk",
+    "terrain",
+    "pole",
+    "traffic-sign",
+]
+
+# Official semantic-kitti.yaml learning map, restricted to ids that map to a class (the rest ignore).
+SEMANTIC_KITTI_LEARNING_MAP = {
+    10: 0, 252: 0,  # car, moving-car
+    11: 1,  # bicycle
+    15: 2,  # motorcycle
+    18: 3, 258: 3,  # truck, moving-truck
+    13: 4, 16: 4, 20: 4, 256: 4, 257: 4, 259: 4,  # bus, on-rails, other-vehicle (+ moving)
+    30: 5, 254: 5,  # person, moving-person
+    31: 6, 253: 6,  # bicyclist, moving-bicyclist
+    32: 7, 255: 7,  # motorcyclist, moving-motorcyclist
+    40: 8, 60: 8,  # road, lane-marking
+    44: 9,  # parking
+    48: 10,  # sidewalk
+    49: 11,  # other-ground
+    50: 12,  # building
+    51: 13,  # fence
+    70: 14,  # vegetation
+    71: 15,  # trunk
+    72: 16,  # terrain
+    80: 17,  # pole
+    81: 18,  # traffic-sign
+}  # fmt: skip
+
+# Train id -> raw id written in prediction files (the static class of each train id).
+SEMANTIC_KITTI_LEARNING_MAP_INV = np.array(
+    [10, 11, 15, 18, 20, 30, 31, 32, 40, 44, 48, 49, 50, 51, 70, 71, 72, 80, 81], dtype=np.int64
+)
+
+SPLITS = {
+    "train": ["00", "01", "02", "03", "04", "05", "06", "07", "09", "10"],
+    "val": ["08"],
+    "test": [f"{i:02d}" for i in range(11, 22)],
+}
+SPLITS["trainval"] = sorted(SPLITS["train"] + SPLITS["val"])
+
+
+def semantic_kitti_lut(ignore_index: int = -1) -> np.ndarray:
+    """Lookup table over the 16-bit raw semantic id space: ``lut[raw] = train id`` (int64, 65536)."""
+    lut = np.full(1 << 16, ignore_index, dtype=np.int64)
+    for raw, train in SEMANTIC_KITTI_LEARNING_MAP.items():
+        lut[raw] = train
+    return lut
+
+
+def find_sequences_dir(data_root: str) -> str:
+    """Return the ``sequences`` folder for a ``data_root`` given at any of the accepted levels."""
+    candidates = [
+        os.path.join(data_root, "dataset", "sequences"),
+        os.path.join(data_root, "sequences"),
+        data_root,
+    ]
+    for path in candidates:
+        if os.path.isdir(path) and os.path.basename(os.path.normpath(path)) == "sequences":
+            return path
+    raise ValueError(
+        f"SemanticKITTI: no 'sequences' folder under data_root={data_root!r}; expected "
+        "<data_root>/dataset/sequences/SS/velodyne/NNNNNN.bin (data_root may also be 'dataset/' or 'sequences/')"
+    )
+
+
+def _split_sequences(split: str | int | Sequence) -> list[str]:
+    if isinstance(split, str) and split in SPLITS:
+        return SPLITS[split]
+    items = [split] if isinstance(split, (str, int)) else list(split)
+    seqs = []
+    for item in items:
+        if isinstance(item, str) and item in SPLITS:
+            seqs.extend(SPLITS[item])
+        elif isinstance(item, int) or (isinstance(item, str) and item.isdigit()):
+            seqs.append(f"{int(item):02d}")
+        else:
+            raise ValueError(
+                f"SemanticKITTI: split must be one of {sorted(SPLITS)} or sequence id(s), got {split!r}"
+            )
+    return list(dict.fromkeys(seqs))
+
+
+def read_points(path: str) -> np.ndarray:
+    """Read a velodyne ``.bin`` as float32 (N, 4); ValueError if truncated."""
+    size = os.path.getsize(path)
+    if size % 16 != 0:
+        raise ValueError(
+            f"{path}: truncated scan, {size} bytes is not a multiple of 16 (4 float32 per point)"
+        )
+    return np.fromfile(path, dtype=np.float32).reshape(-1, 4)
+
+
+def read_labels(path: str, num_points: int) -> np.ndarray:
+    """Read a ``.label`` file as uint32 (N,); ValueError if its size does not match ``num_points``."""
+    size = os.path.getsize(path)
+    if size % 4 != 0:
+        raise ValueError(
+            f"{path}: truncated label file, {size} bytes is not a multiple of 4 (uint32 per point)"
+        )
+    if size // 4 != num_points:
+        raise ValueError(f"{path}: {size // 4} labels but the scan has {num_points} points")
+    return np.fromfile(path, dtype=np.uint32)
+
+
+@DATASETS.register_module()
+class SemanticKITTIDataset(DefaultDataset):
+    """SemanticKITTI semantic segmentation (19 classes) on the raw layout (see module docstring).
+
+    ``split`` is ``"train"`` (00-07, 09, 10), ``"val"`` (08), ``"test"`` (11-21), ``"trainval"``,
+    or a sequence id / list of ids (``8``, ``"08"``, ``["00", "08"]``). Sequences of the split that
+    are absent on disk are skipped; an error is raised if none has scans.
+
+    Sample: ``coord`` (N,3) float32, ``strength`` (N,1) float32 (remission), ``segment`` (N,)
+    int64 (train ids, -1 ignore), ``instance`` (N,) int64 (-1 without labels), ``name`` "SS_NNNNNN".
+    """
+
+    class_names = SEMANTIC_KITTI_CLASS_NAMES
+    learning_map_inv = SEMANTIC_KITTI_LEARNING_MAP_INV
+
+    def __init__(self, data_root: str = "data/semantic_kitti", split="train", **kwargs):
+        self.sequences_dir = find_sequences_dir(str(data_root))
+        self.sequences = _split_sequences(split)
+        self._lut = semantic_kitti_lut(kwargs.get("ignore_index", -1))
+        super().__init__(data_root=data_root, split=split, **kwargs)
+
+    def get_data_list(self) -> list[str]:
+        scans = []
+        for seq in self.sequences:
+            velodyne = os.path.join(self.sequences_dir, seq, "velodyne")
+            if os.path.isdir(velodyne):
+                scans.extend(
+                    os.path.join(velodyne, f) for f in sorted(os.listdir(velodyne)) if f.endswith(".bin")
+                )
+        if not scans:
+            present = sorted(d for d in os.listdir(self.sequences_dir) if d.isdigit())
+            raise ValueError(
+                f"SemanticKITTI: no scans for split={self.split!r} (sequences {self.sequences}) in "
+                f"{self.sequences_dir}; sequences present: {present}"
+            )
+        return scans
+
+    def get_data_name(self, idx: int) -> str:
+        path = self.data_list[idx % len(self.data_list)]
+        seq = os.path.basename(os.path.dirname(os.path.dirname(path)))
+        return f"{seq}_{os.path.splitext(os.path.basename(path))[0]}"
+
+    def label_path(self, idx: int) -> str:
+        path = self.data_list[idx % len(self.data_list)]
+        stem = os.path.splitext(os.path.basename(path))[0]
+        return os.path.join(os.path.dirname(os.path.dirname(path)), "labels", stem + ".label")
+
+    def get_data(self, idx: int) -> dict:
+        path = self.data_list[idx % len(self.data_list)]
+        scan = read_points(path)
+        n = len(scan)
+        label_path = self.label_path(idx)
+        if os.path.exists(label_path):
+            raw = read_labels(label_path, n)
+            segment = self._lut[raw & 0xFFFF]
+            instance = (raw >> 16).astype(np.int64)
+        else:
+            segment = np.full(n, self.ignore_index, dtype=np.int64)
+            instance = np.full(n, -1, dtype=np.int64)
+        return dict(
+            coord=np.ascontiguousarray(scan[:, :3]),
+            strength=np.ascontiguousarray(scan[:, 3:4]),
+            segment=segment,
+            instance=instance,
+            name=self.get_data_name(idx),
+        )
+
+    def save_prediction(self, pred: np.ndarray, name: str, save_path: str) -> str:
+        """Write ``pred`` (N,) train ids as ``<save_path>/sequences/SS/predictions/NNNNNN.label``.
+
+        Values are raw SemanticKITTI ids (uint32) via ``learning_map_inv``. Returns the file path.
+        """
+        pred = np.asarray(pred)
+        if pred.ndim != 1 or not np.issubdtype(pred.dtype, np.integer):
+            raise ValueError(f"pred must be a 1-D integer array, got shape {pred.shape} dtype {pred.dtype}")
+        if len(pred) and (pred.min() < 0 or pred.max() >= self.num_classes):
+            raise ValueError(
+                f"pred values must be in [0, {self.num_classes}), got [{pred.min()}, {pred.max()}]"
+            )
+        seq, sep, frame = name.partition("_")
+        if not sep or not seq.isdigit() or not frame:
+            raise ValueError(f"name must look like 'SS_NNNNNN', got {name!r}")
+        out_dir = os.path.join(save_path, "sequences", seq, "predictions")
+        os.makedirs(out_dir, exist_ok=True)
+        out = os.path.join(out_dir, f"{frame}.label")
+        self.learning_map_inv[pred].astype(np.uint32).tofile(out)
+        return out
