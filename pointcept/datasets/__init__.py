@@ -3,6 +3,7 @@
 from .builder import DATASETS, TRANSFORMS, build_dataset
 from .collate import collate_fn, point_collate_fn
 from .defaults import DefaultDataset, validate_points
+from .dos_views import DOSViewGenerator
 from .semantic_kitti import SemanticKITTIDataset
 from .transform import POINT_KEYS, Compose, index_points, register_point_key
 
@@ -19,4 +20,5 @@ __all__ = [
     "index_points",
     "register_point_key",
     "SemanticKITTIDataset",
+    "DOSViewGenerator",
 ]

@@ -5,6 +5,7 @@ Importing this package imports the model modules so that their classes are regis
 """
 
 from .builder import LOSSES, MODELS, build_loss, build_model
+from .dos import DOS
 from .losses import CrossEntropyLoss, LovaszLoss
 from .point_transformer_v3 import PointTransformerV3
 from .segmentor import DefaultSegmentor
@@ -20,6 +21,7 @@ __all__ = [
     "LovaszLoss",
     "PointTransformerV3",
     "DefaultSegmentor",
+    "DOS",
     "Point",
     "upcast",
 ]
