@@ -4,8 +4,11 @@ from .builder import DATASETS, TRANSFORMS, build_dataset
 from .collate import collate_fn, point_collate_fn
 from .defaults import DefaultDataset, validate_points
 from .dos_views import DOSViewGenerator
+from .nuscenes import NuScenesDataset
+from .scannet import ScanNet200Dataset, ScanNetDataset
 from .semantic_kitti import SemanticKITTIDataset
 from .transform import POINT_KEYS, Compose, index_points, register_point_key
+from .waymo import WaymoDataset
 
 __all__ = [
     "DATASETS",
@@ -21,4 +24,8 @@ __all__ = [
     "register_point_key",
     "SemanticKITTIDataset",
     "DOSViewGenerator",
+    "NuScenesDataset",
+    "WaymoDataset",
+    "ScanNetDataset",
+    "ScanNet200Dataset",
 ]

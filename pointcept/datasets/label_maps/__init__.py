@@ -1,0 +1,37 @@
+"""Class names and raw-id -> train-id lookup tables of the supported benchmarks (ignore = -1)."""
+
+from .lut import apply_lut, build_lut, check_prediction
+from .nuscenes import (
+    NUSCENES_CLASS_NAMES,
+    NUSCENES_FINE_TO_COARSE,
+    NUSCENES_LEARNING_MAP,
+    NUSCENES_LUT,
+    NUSCENES_RAW_NAMES,
+)
+from .scannet import (
+    SCANNET20_CLASS_NAMES,
+    SCANNET20_LUT,
+    SCANNET20_VALID_IDS,
+    SCANNET200_CLASS_NAMES,
+    SCANNET200_LUT,
+    SCANNET200_VALID_IDS,
+)
+from .waymo import WAYMO_CLASS_NAMES
+
+__all__ = [
+    "NUSCENES_CLASS_NAMES",
+    "NUSCENES_FINE_TO_COARSE",
+    "NUSCENES_LEARNING_MAP",
+    "NUSCENES_LUT",
+    "NUSCENES_RAW_NAMES",
+    "SCANNET200_CLASS_NAMES",
+    "SCANNET200_LUT",
+    "SCANNET200_VALID_IDS",
+    "SCANNET20_CLASS_NAMES",
+    "SCANNET20_LUT",
+    "SCANNET20_VALID_IDS",
+    "WAYMO_CLASS_NAMES",
+    "apply_lut",
+    "build_lut",
+    "check_prediction",
+]

@@ -1,0 +1,140 @@
+"""nuScenes-lidarseg read from the raw release plus our JSON info index.
+
+Layout::
+
+    <data_root>/samples/LIDAR_TOP/*.pcd.bin         keyframes, float32 (N, 5): x, y, z, intensity, ring
+    <data_root>/sweeps/LIDAR_TOP/*.pcd.bin          intermediate sweeps (unlabelled)
+    <data_root>/lidarseg/<version>/*_lidarseg.bin   uint8 (N,) raw class ids 0..31 per keyframe point
+    <data_root>/info/nuscenes_infos_{S}sweeps_{split}.json   built by tools/preprocess/nuscenes_infos.py
+
+Raw ids map to the 16 evaluation classes with the official devkit mapping (``label_maps.nuscenes``);
+ignored classes and keyframes without lidarseg become -1. With ``sweeps > 1`` the ``sweeps - 1``
+previous sweeps are loaded, moved into the keyframe's lidar frame with the full ego-pose and
+calibration transforms stored in the index, and appended (their points are unlabelled, -1).
+"""
+
+import json
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from .builder import DATASETS
+from .defaults import DefaultDataset
+from .formats.nuscenes_lidar import aggregate_sweeps, count_pcd_bin_points, read_lidarseg, read_pcd_bin
+from .label_maps import NUSCENES_CLASS_NAMES, NUSCENES_LUT, apply_lut, check_prediction
+from .preprocessing.nuscenes_info import info_path
+
+
+@DATASETS.register_module()
+class NuScenesDataset(DefaultDataset):
+    """nuScenes lidar semantic segmentation (16 classes).
+
+    Args:
+        data_root: the nuScenes root (see module docstring).
+        split: split name(s) of the info index, e.g. ``"train"``, ``"val"``, ``["train", "val"]``.
+        sweeps: frames per sample including the keyframe (1 = keyframe only). With more than one,
+            ``strength`` gets a second column, the time lag (s) of each point's sweep (0 for the
+            keyframe), so models see how old a point is.
+        info_sweeps: the ``max_sweeps`` the index was built with (part of its file name).
+        info_dir: folder of the index files; default ``<data_root>/info``.
+
+    Sample: ``coord`` (N,3) float32 in the keyframe lidar frame, ``strength`` (N,1) float32 =
+    intensity / 255 (or (N,2) with the time lag), ``segment`` (N,) int64, ``name`` = lidar token.
+    """
+
+    class_names = list(NUSCENES_CLASS_NAMES)
+    # Prediction files use the devkit's challenge indices 1..16 (0 = ignore).
+    learning_map_inv = np.arange(1, len(NUSCENES_CLASS_NAMES) + 1, dtype=np.int64)
+
+    def __init__(
+        self,
+        data_root: str = "data/nuscenes",
+        split: str | Sequence[str] = "train",
+        sweeps: int = 1,
+        info_sweeps: int = 10,
+        info_dir: str | None = None,
+        **kwargs,
+    ):
+        if int(sweeps) < 1:
+            raise ValueError(f"sweeps must be >= 1 (1 = keyframe only), got {sweeps}")
+        if int(sweeps) > int(info_sweeps):
+            raise ValueError(f"sweeps={sweeps} exceeds info_sweeps={info_sweeps} the index was built with")
+        self.sweeps = int(sweeps)
+        self.info_sweeps = int(info_sweeps)
+        self.info_dir = info_dir or os.path.join(str(data_root), "info")
+        super().__init__(data_root=data_root, split=split, **kwargs)
+        self._info_by_token = {info["lidar_token"]: info for info in self.data_list}
+
+    def get_data_list(self) -> list[dict]:
+        infos = []
+        for split in [self.split] if isinstance(self.split, str) else list(self.split):
+            path = info_path(self.info_dir, self.info_sweeps, split)
+            if not os.path.isfile(path):
+                raise ValueError(
+                    f"{path}: nuScenes info index not found; build it with "
+                    f"`python tools/preprocess/nuscenes_infos.py --data-root {self.data_root} --max-sweeps {self.info_sweeps}`"
+                )
+            with open(path) as f:
+                try:
+                    infos.extend(json.load(f))
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{path}: invalid JSON info index ({e})") from e
+        return infos
+
+    def get_data_name(self, idx: int) -> str:
+        return self.data_list[idx % len(self.data_list)]["lidar_token"]
+
+    def get_data_source(self, idx: int) -> str:
+        return os.path.join(self.data_root, self.data_list[idx % len(self.data_list)]["lidar_path"])
+
+    def get_data(self, idx: int) -> dict:
+        info = self.data_list[idx % len(self.data_list)]
+        key = read_pcd_bin(os.path.join(self.data_root, info["lidar_path"]))
+        if info.get("gt_segment_path"):
+            raw = read_lidarseg(os.path.join(self.data_root, info["gt_segment_path"]), len(key))
+            segment = apply_lut(raw, NUSCENES_LUT, self.ignore_index)
+        else:
+            segment = np.full(len(key), self.ignore_index, dtype=np.int64)
+        sweeps = [
+            (
+                read_pcd_bin(os.path.join(self.data_root, s["lidar_path"])),
+                np.asarray(s["transform_matrix"]),
+                s["time_lag"],
+            )
+            for s in info["sweeps"][: self.sweeps - 1]
+        ]
+        coord, intensity, time_lag = aggregate_sweeps(key, sweeps)
+        strength = (intensity / 255.0).astype(np.float32)[:, None]
+        if self.sweeps > 1:
+            strength = np.concatenate([strength, time_lag[:, None]], axis=1)
+            segment = np.concatenate(
+                [segment, np.full(len(coord) - len(key), self.ignore_index, dtype=np.int64)]
+            )
+        return dict(coord=coord, strength=strength, segment=segment, name=info["lidar_token"])
+
+    def save_prediction(self, pred: np.ndarray, name: str, save_path: str) -> str:
+        """Write the keyframe part of ``pred`` as ``<save_path>/lidarseg/<split>/<token>_lidarseg.bin``.
+
+        ``pred`` (N,) train ids over the keyframe points, or over keyframe + sweeps (the sweep part
+        is dropped: only keyframes are evaluated). Values written: uint8 challenge ids 1..16.
+        """
+        pred = check_prediction(pred, self.num_classes)
+        info = self._info_by_token.get(name)
+        if info is None:
+            raise ValueError(f"{name!r} is not a lidar token of this dataset's index")
+        n_key = count_pcd_bin_points(os.path.join(self.data_root, info["lidar_path"]))
+        n_all = n_key + sum(
+            count_pcd_bin_points(os.path.join(self.data_root, s["lidar_path"]))
+            for s in info["sweeps"][: self.sweeps - 1]
+        )
+        if len(pred) not in (n_key, n_all):
+            raise ValueError(
+                f"{name}: pred has {len(pred)} values, expected {n_key} (keyframe) or {n_all} (with sweeps)"
+            )
+        split = self.split if isinstance(self.split, str) else "test"
+        out_dir = os.path.join(save_path, "lidarseg", split)
+        os.makedirs(out_dir, exist_ok=True)
+        out = os.path.join(out_dir, f"{name}_lidarseg.bin")
+        self.learning_map_inv[pred[:n_key]].astype(np.uint8).tofile(out)
+        return out

@@ -1,0 +1,87 @@
+"""Waymo Open Dataset (3D semantic segmentation) in Pointcept's preprocessed per-frame layout.
+
+Layout (written by ``tools/preprocess/waymo.py``)::
+
+    <data_root>/<split>/<segment_name>/<timestamp_micros>/
+        coord.npy     float32 (N, 3)  vehicle frame; first returns of all lidars, then second returns
+        strength.npy  float32 (N, 1)  tanh(intensity) (or (N, C) with extra columns, e.g. elongation)
+        segment.npy   int (N,)        Segmentation.Type - 1: TYPE_UNDEFINED (unlabelled) -> -1
+        pose.npy      float32 (4, 4)  vehicle -> world (unused for single frames)
+
+Splits are the folder names (``training``, ``validation``, ``testing``). Frames without
+``segment.npy`` (the test split) are all -1.
+"""
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from .builder import DATASETS
+from .defaults import DefaultDataset
+from .formats.scene_npy import check_label_range, load_scene_npy
+from .label_maps import WAYMO_CLASS_NAMES, check_prediction
+
+
+@DATASETS.register_module()
+class WaymoDataset(DefaultDataset):
+    """Waymo lidar semantic segmentation (22 classes), one sample per frame.
+
+    Sample: ``coord`` (N,3) float32, ``strength`` (N,C) float32, ``segment`` (N,) int64 (-1
+    ignore), ``name`` = ``"<segment_name>_<timestamp>"``.
+    """
+
+    class_names = list(WAYMO_CLASS_NAMES)
+    # Prediction files hold the raw Segmentation.Type (train id + 1).
+    learning_map_inv = np.arange(1, len(WAYMO_CLASS_NAMES) + 1, dtype=np.int64)
+
+    def __init__(self, data_root: str = "data/waymo", split: str | Sequence[str] = "training", **kwargs):
+        super().__init__(data_root=data_root, split=split, **kwargs)
+
+    def get_data_list(self) -> list[str]:
+        frames = []
+        for split in [self.split] if isinstance(self.split, str) else list(self.split):
+            split_dir = os.path.join(self.data_root, split)
+            if not os.path.isdir(split_dir):
+                raise ValueError(
+                    f"{split_dir}: Waymo split folder not found (expected <data_root>/<split>/<segment>/<timestamp>/)"
+                )
+            for seg in sorted(os.listdir(split_dir)):
+                seg_dir = os.path.join(split_dir, seg)
+                if os.path.isdir(seg_dir):
+                    frames.extend(os.path.join(seg_dir, t) for t in sorted(os.listdir(seg_dir)))
+        return frames
+
+    def get_data_name(self, idx: int) -> str:
+        path = self.data_list[idx % len(self.data_list)]
+        return f"{os.path.basename(os.path.dirname(path))}_{os.path.basename(path)}"
+
+    def get_data(self, idx: int) -> dict:
+        folder = self.data_list[idx % len(self.data_list)]
+        arrays = load_scene_npy(
+            folder,
+            ("coord", "strength", "segment"),
+            required=("coord", "strength"),
+            widths={"coord": 3, "strength": None},
+        )
+        n = len(arrays["coord"])
+        if "segment" in arrays:
+            segment = check_label_range(
+                arrays["segment"], self.num_classes, os.path.join(folder, "segment.npy")
+            )
+        else:
+            segment = np.full(n, self.ignore_index, dtype=np.int64)
+        return dict(
+            coord=arrays["coord"].astype(np.float32, copy=False),
+            strength=arrays["strength"].astype(np.float32, copy=False),
+            segment=segment,
+            name=self.get_data_name(idx),
+        )
+
+    def save_prediction(self, pred: np.ndarray, name: str, save_path: str) -> str:
+        """Write ``pred`` (N,) train ids as ``<save_path>/<name>.npy``, uint8 raw Segmentation.Type."""
+        pred = check_prediction(pred, self.num_classes)
+        os.makedirs(save_path, exist_ok=True)
+        out = os.path.join(save_path, f"{name}.npy")
+        np.save(out, self.learning_map_inv[pred].astype(np.uint8))
+        return out
