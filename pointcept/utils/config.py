@@ -19,7 +19,20 @@ DELETE_KEY = "_delete_"
 
 
 class Config(dict):
-    """A dict with attribute access (``cfg.model.type``) that converts nested dicts on access."""
+    """A dict with attribute access (``cfg.model.type``); nested dicts become ``Config`` when stored."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        self.update(*args, **kwargs)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for k, v in dict(*args, **kwargs).items():
+            self[k] = v
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
 
     def __getattr__(self, name: str) -> Any:
         try:

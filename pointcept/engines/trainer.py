@@ -1,0 +1,264 @@
+"""Step-based trainer driven by hooks.
+
+One step = one global batch (``batch_size`` samples over all ranks) = one optimizer step. Hooks
+(``configs/_base_/default_runtime.py``: ``hooks``) run at ``before_train``, ``before_epoch``,
+``before_step``, ``after_step``, ``after_epoch`` and ``after_train``; an epoch is one pass of the
+sampler over the training set. Evaluation and checkpointing are hooks keyed on ``step``
+(``eval_interval``, ``save_interval``).
+"""
+
+import importlib
+import math
+import os
+import secrets
+import time
+import weakref
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from pointcept.utils import comm
+from pointcept.utils.logger import get_logger
+from pointcept.utils.seed import WorkerInit, derive_seed, set_seed
+
+from .amp import autocast, build_grad_scaler, resolve_amp_dtype
+from .hooks.base import build_hooks
+from .launch import init_distributed, select_device, to_device
+from .optim import build_optimizer
+from .sampler import EvalBatchSampler, SeededCollate, SeededDataset, TrainBatchSampler
+from .scheduler import build_scheduler
+from .storage import ScalarStorage
+
+_REQUIRED_KEYS = ("model", "data", "batch_size", "max_steps", "optimizer", "save_path")
+
+
+class Trainer:
+    """Builds model, data, optimizer, scheduler and hooks from ``cfg`` and runs ``max_steps`` steps.
+
+    Attributes used by hooks: ``cfg``, ``model`` (DDP-wrapped when distributed),
+    ``model_without_ddp``, ``optimizer``, ``scheduler``, ``scaler``, ``train_loader``,
+    ``train_sampler``, ``val_loader``, ``step`` (completed optimizer steps), ``max_steps``, ``epoch``,
+    ``epoch_index`` (batches done in the current epoch), ``forward_kwargs`` (passed to the model,
+    refreshed by hooks in ``before_step``), ``output`` (the last model output), ``storage``,
+    ``writer`` (tensorboardX or None), ``logger``, ``device``, ``best_metric_value``.
+    """
+
+    def __init__(self, cfg):
+        missing = [k for k in _REQUIRED_KEYS if cfg.get(k) is None]
+        if missing:
+            raise ValueError(f"config is missing required key(s) {missing}")
+        self.cfg = cfg
+        self.device = select_device(cfg.get("device"))
+        init_distributed(self.device)
+        self.rank, self.world_size = comm.get_rank(), comm.get_world_size()
+        self.save_path = cfg.save_path
+        self.logger = get_logger(log_file=os.path.join(self.save_path, "train.log"))
+        if cfg.get("seed") is None:
+            cfg.seed = comm.broadcast_object(secrets.randbelow(2**31))
+        self.seed = int(cfg.seed)
+        self.max_steps = int(cfg.max_steps)
+        if self.max_steps <= 0:
+            raise ValueError(f"max_steps must be positive, got {cfg.max_steps}")
+        self.eval_interval = int(cfg.get("eval_interval") or self.max_steps)
+        self.save_interval = int(cfg.get("save_interval") or self.max_steps)
+        self.log_interval = int(cfg.get("log_interval") or 1)
+        self.clip_grad = cfg.get("clip_grad")
+        self.logger.info(f"device {self.device}, world size {self.world_size}, seed {self.seed}")
+        for name in cfg.get("custom_imports") or []:
+            importlib.import_module(name)
+        set_seed(derive_seed(self.seed, self.rank))
+
+        self.model_without_ddp = self.build_model()
+        self.model = self.model_without_ddp
+        if self.world_size > 1:
+            self.model = DistributedDataParallel(
+                self.model_without_ddp,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=bool(cfg.get("find_unused_parameters", False)),
+            )
+        self.amp_dtype = resolve_amp_dtype(cfg.get("amp_dtype"), self.device)
+        self.scaler = build_grad_scaler(self.device, self.amp_dtype)
+        self.train_loader, self.train_sampler = self.build_train_loader()
+        self.val_loader = (
+            self.build_val_loader() if cfg.get("evaluate", True) and cfg.data.get("val") else None
+        )
+        self.optimizer = build_optimizer(
+            cfg.optimizer,
+            self.model_without_ddp,
+            param_dicts=cfg.get("param_dicts"),
+            layer_decay=cfg.get("layer_decay"),
+            no_decay_keywords=tuple(cfg.get("no_decay_keywords") or ()),
+        )
+        self.scheduler = build_scheduler(cfg.get("scheduler"), self.optimizer, self.max_steps)
+        self.writer = self.build_writer()
+        self.storage = ScalarStorage()
+        self.step = 0
+        self.epoch = 0
+        self.epoch_index = 0
+        self.forward_kwargs: dict = {}
+        self.output: dict = {}
+        self.data_time = 0.0
+        self.best_metric_value = -math.inf
+        self.best_metric_name: str | None = None
+        self.is_best = False  # set by an evaluator hook in after_step when the metric improves
+        # Hooks hold a weak proxy: a strong reference from trainer.hooks back to the trainer
+        # would form a cycle that keeps the model and loaders alive until the GC runs.
+        self.hooks = build_hooks(cfg.get("hooks") or [], weakref.proxy(self))
+
+    # ------------------------------------------------------------------ builders
+    def build_model(self) -> torch.nn.Module:
+        from pointcept.models.builder import build_model
+
+        model = build_model(self.cfg.model).to(self.device)
+        n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        n_all = sum(p.numel() for p in model.parameters())
+        self.logger.info(f"model {type(model).__name__}: {n_all} parameters, {n_train} trainable")
+        return model
+
+    def _loader_kwargs(self) -> dict:
+        num_workers = int(self.cfg.get("num_worker", 0)) // self.world_size
+        return dict(
+            num_workers=num_workers,
+            pin_memory=self.device.type == "cuda",
+            worker_init_fn=WorkerInit(self.seed, self.rank),
+            # A private generator: otherwise creating a loader iterator draws from the global torch
+            # RNG, and a resumed run (which creates it at a different point) would diverge.
+            generator=torch.Generator().manual_seed(self.seed),
+            persistent_workers=False,
+        )
+
+    def build_train_loader(self) -> tuple[torch.utils.data.DataLoader, TrainBatchSampler]:
+        from pointcept.datasets import build_dataset, collate_fn
+
+        dataset = build_dataset(self.cfg.data.train, where="data.train")
+        mix_prob = float(self.cfg.get("mix_prob", 0.0))
+        if mix_prob > 0:
+            from functools import partial
+
+            from pointcept.datasets import point_collate_fn
+
+            collate_fn = partial(point_collate_fn, mix_prob=mix_prob)
+        sampler = TrainBatchSampler(
+            len(dataset), int(self.cfg.batch_size), True, self.seed, self.rank, self.world_size
+        )
+        loader = torch.utils.data.DataLoader(
+            SeededDataset(dataset),
+            batch_sampler=sampler,
+            collate_fn=SeededCollate(collate_fn),
+            **self._loader_kwargs(),
+        )
+        self.logger.info(
+            f"train set: {len(dataset)} samples, {sampler.batches_per_epoch} steps per epoch, "
+            f"{sampler.local_batch_size} samples per rank per step"
+        )
+        return loader, sampler
+
+    def build_val_loader(self) -> torch.utils.data.DataLoader:
+        from pointcept.datasets import build_dataset, collate_fn
+
+        dataset = build_dataset(self.cfg.data.val, where="data.val")
+        per_rank = max(1, int(self.cfg.get("batch_size_val") or 1) // self.world_size)
+        sampler = EvalBatchSampler(len(dataset), per_rank, self.seed, self.rank, self.world_size)
+        return torch.utils.data.DataLoader(
+            SeededDataset(dataset),
+            batch_sampler=sampler,
+            collate_fn=SeededCollate(collate_fn),
+            **self._loader_kwargs(),
+        )
+
+    def build_writer(self):
+        if not comm.is_main_process() or not self.cfg.get("enable_tensorboard", True):
+            return None
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError:
+            self.logger.warning("tensorboardX is not installed; tensorboard logging is off")
+            return None
+        return SummaryWriter(self.save_path)
+
+    # ------------------------------------------------------------------ loop
+    def call_hooks(self, event: str) -> None:
+        for hook in self.hooks:
+            getattr(hook, event)()
+
+    @property
+    def next_position(self) -> tuple[int, int]:
+        """Sampler ``(epoch, index)`` of the next batch to train on (saved in checkpoints)."""
+        if self.epoch_index >= self.train_sampler.batches_per_epoch:
+            return self.epoch + 1, 0
+        return self.epoch, self.epoch_index
+
+    def train(self) -> None:
+        self.call_hooks("before_train")
+        self.train_sampler.set_position(*self.next_position)
+        self.epoch, self.epoch_index = self.next_position
+        # Worker seeds also depend on where this loader starts, so a resumed run's workers do not
+        # replay the first run's streams (per-sample seeding already fixes the data itself).
+        self.train_loader.worker_init_fn.start = self.step
+        data_iter = iter(self.train_loader)
+        self.model.train()
+        self.logger.info(f"training from step {self.step} to {self.max_steps} (epoch {self.epoch})")
+        first = True
+        while self.step < self.max_steps:
+            if first or self.epoch_index == 0:
+                self.call_hooks("before_epoch")
+                first = False
+            start = time.perf_counter()
+            batch = next(data_iter)
+            self.data_time = time.perf_counter() - start
+            self.call_hooks("before_step")
+            self.run_step(batch)
+            self.step += 1
+            self.epoch_index += 1
+            self.call_hooks("after_step")
+            self.is_best = False
+            if self.epoch_index == self.train_sampler.batches_per_epoch:
+                self.call_hooks("after_epoch")
+                self.epoch, self.epoch_index = self.epoch + 1, 0
+        del data_iter
+        self.call_hooks("after_train")
+        if self.writer is not None:
+            self.writer.close()
+        comm.barrier()
+
+    def run_step(self, batch: dict) -> None:
+        batch = to_device(batch, self.device)
+        with autocast(self.device, self.amp_dtype):
+            output = self.model(batch, **self.forward_kwargs)
+        if not isinstance(output, dict) or "loss" not in output:
+            raise TypeError(
+                f"the model must return a dict with 'loss' in training, got {type(output).__name__}"
+            )
+        loss = output["loss"]
+        if not torch.isfinite(loss.detach()):
+            raise FloatingPointError(f"loss is {loss.item()} at step {self.step + 1}")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.clip_grad:
+            self.scaler.unscale_(self.optimizer)
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), float(self.clip_grad))
+            self.storage.put("grad_norm", float(norm))
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.output = {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in output.items()}
+        for key, value in self.output.items():
+            if isinstance(value, torch.Tensor) and value.dim() == 0:
+                self.storage.put(key, float(value))
+        self.storage.put("lr", max(g["lr"] for g in self.optimizer.param_groups))
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue this run exactly (see ``hooks/checkpoint.py``)."""
+        epoch, index = self.next_position
+        return dict(
+            model=self.model_without_ddp.state_dict(),
+            optimizer=self.optimizer.state_dict(),
+            scheduler=self.scheduler.state_dict() if self.scheduler is not None else None,
+            scaler=self.scaler.state_dict(),
+            step=self.step,
+            epoch=epoch,
+            sampler=dict(epoch=epoch, index=index),
+            best_metric_value=self.best_metric_value,
+            best_metric_name=self.best_metric_name,
+        )

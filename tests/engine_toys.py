@@ -1,0 +1,162 @@
+"""Tiny registered dataset and segmentor for engine tests (independent of the real models/datasets).
+
+``ToySegDataset``: seeded random clouds whose label is a function of the coordinates (so an MLP can
+learn it), a random jitter drawn from numpy's global generator (exercises per-sample seeding), and
+test-mode fragments. ``ToySegmentor``: a point-wise MLP following the model contract, with an
+optional EMA teacher submodule. Imported by tests and, through ``custom_imports``, by
+``tools/train.py`` subprocesses (with ``tests/`` on ``PYTHONPATH``).
+"""
+
+import copy
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pointcept.datasets.builder import DATASETS
+from pointcept.models.builder import MODELS
+
+TOY_CLASSES = ["ground", "car", "pole", "tree"]
+
+
+def toy_labels(coord: np.ndarray) -> np.ndarray:
+    """Class = quadrant of (x, y) around the origin: learnable from coordinates."""
+    return (coord[:, 0] > 0).astype(np.int64) * 2 + (coord[:, 1] > 0).astype(np.int64)
+
+
+@DATASETS.register_module()
+class ToySegDataset(torch.utils.data.Dataset):
+    def __init__(
+        self,
+        num_samples: int = 16,
+        num_points: int = 64,
+        seed: int = 0,
+        jitter: float = 0.05,
+        ignore_ratio: float = 0.1,
+        test_mode: bool = False,
+        num_fragments: int = 3,
+        delay: float = 0.0,
+    ):
+        self.num_samples, self.num_points, self.seed = num_samples, num_points, seed
+        self.jitter, self.ignore_ratio = jitter, ignore_ratio
+        self.test_mode, self.num_fragments, self.delay = test_mode, num_fragments, delay
+        self.class_names = list(TOY_CLASSES)
+        self.num_classes = len(TOY_CLASSES)
+        self.ignore_index = -1
+        self.learning_map_inv = np.array([40, 10, 80, 70], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def scan(self, idx: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng([self.seed, idx])
+        coord = rng.uniform(-1, 1, size=(self.num_points, 3)).astype(np.float32)
+        segment = toy_labels(coord)
+        segment[rng.random(self.num_points) < self.ignore_ratio] = -1
+        return coord, segment
+
+    def __getitem__(self, idx: int) -> dict:
+        if self.delay:
+            time.sleep(self.delay)
+        coord, segment = self.scan(idx)
+        if self.test_mode:
+            return self.prepare_test_data(idx, coord, segment)
+        # The global generator, as real transforms use it: the engine seeds it per sample.
+        coord = coord + np.random.normal(0, self.jitter, size=coord.shape).astype(np.float32)
+        return dict(
+            coord=torch.from_numpy(coord), feat=torch.from_numpy(coord), segment=torch.from_numpy(segment)
+        )
+
+    def prepare_test_data(self, idx: int, coord: np.ndarray, segment: np.ndarray) -> dict:
+        n = len(coord)
+        fragments = []
+        for f in range(self.num_fragments):
+            # Every point is in fragment (i mod num_fragments); fragment 0 also overlaps the next one.
+            index = np.arange(f, n, self.num_fragments)
+            if f == 0:
+                index = np.concatenate([index, np.arange(1, n, self.num_fragments)])
+            fragments.append(
+                dict(
+                    coord=torch.from_numpy(coord[index]),
+                    feat=torch.from_numpy(coord[index]),
+                    index=torch.from_numpy(index),
+                )
+            )
+        return dict(name=f"scan_{idx:03d}", segment=segment, coord=coord, fragment_list=fragments)
+
+    def save_prediction(self, pred: np.ndarray, name: str, save_path: str) -> None:
+        os.makedirs(save_path, exist_ok=True)
+        self.learning_map_inv[pred].astype(np.uint32).tofile(os.path.join(save_path, f"{name}.label"))
+
+
+@MODELS.register_module()
+class ToySegmentor(torch.nn.Module):
+    """Point-wise MLP segmentor: ``feat`` (N, C) -> ``seg_logits`` (N, num_classes)."""
+
+    def __init__(self, in_channels: int = 3, num_classes: int = 4, hidden: int = 16, teacher: bool = False):
+        super().__init__()
+        self.backbone = torch.nn.Sequential(
+            torch.nn.Linear(in_channels, hidden), torch.nn.ReLU(), torch.nn.LayerNorm(hidden)
+        )
+        self.head = torch.nn.Linear(hidden, num_classes)
+        self.teacher = copy.deepcopy(self.backbone).requires_grad_(False) if teacher else None
+
+    def forward(self, batch: dict, momentum: float = 0.9) -> dict:
+        feat = self.backbone(batch["feat"])
+        logits = self.head(feat)
+        out = {}
+        if "segment" in batch:
+            out["loss"] = F.cross_entropy(logits, batch["segment"], ignore_index=-1)
+        if self.training:
+            out["class_usage"] = torch.bincount(logits.argmax(1), minlength=logits.shape[1]).float()
+            out["dropout_draw"] = torch.rand(())  # consumes the global RNG like dropout would
+            if self.teacher is not None:
+                with torch.no_grad():
+                    for t, s in zip(self.teacher.parameters(), self.backbone.parameters()):
+                        t.mul_(momentum).add_(s.detach(), alpha=1 - momentum)
+        else:
+            out["seg_logits"] = logits
+        return out
+
+
+def toy_config_text(save_path: str, **overrides) -> str:
+    """Source of a complete toy training config (``overrides`` are appended as assignments)."""
+    lines = [
+        'custom_imports = ["engine_toys"]',
+        'model = dict(type="ToySegmentor", in_channels=3, num_classes=4, hidden=16, teacher=True)',
+        f"data = dict(num_classes=4, ignore_index=-1, names={TOY_CLASSES!r},",
+        '    train=dict(type="ToySegDataset", num_samples=12, num_points=64, seed=1),',
+        '    val=dict(type="ToySegDataset", num_samples=4, num_points=64, seed=2, jitter=0.0),',
+        '    test=dict(type="ToySegDataset", num_samples=3, num_points=50, seed=3, test_mode=True))',
+        "batch_size = 4",
+        "batch_size_val = 2",
+        "num_worker = 0",
+        "max_steps = 12",
+        "eval_interval = 6",
+        "save_interval = 4",
+        "log_interval = 3",
+        'optimizer = dict(type="AdamW", lr=0.01, weight_decay=0.01)',
+        'scheduler = dict(type="CosineWarmupLR", warmup_steps=2)',
+        "clip_grad = 1.0",
+        "seed = 7",
+        'device = "cpu"',
+        f"save_path = {save_path!r}",
+        "hooks = [",
+        '    dict(type="CheckpointLoader"),',
+        '    dict(type="IterationTimer", warmup_steps=1),',
+        '    dict(type="InformationWriter"),',
+        '    dict(type="SemSegEvaluator"),',
+        '    dict(type="CheckpointSaver"),',
+        "]",
+        'test = dict(type="SemSegTester", fragment_batch_size=2)',
+    ]
+    lines += [f"{k} = {v!r}" for k, v in overrides.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_toy_config(path: str, save_path: str, **overrides) -> str:
+    with open(path, "w") as f:
+        f.write(toy_config_text(save_path, **overrides))
+    return path

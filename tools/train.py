@@ -1,0 +1,18 @@
+"""Train from a config: ``python tools/train.py --config-file CONFIG --options save_path=DIR [k=v ...]``.
+
+Run under ``torchrun --nproc_per_node N`` for multi-process training (``tools/train.sh -g N``).
+"""
+
+from pointcept.engines import Trainer, default_argument_parser, default_setup
+from pointcept.engines.launch import destroy_distributed
+
+
+def main() -> None:
+    args = default_argument_parser("Train a model from a config file").parse_args()
+    cfg = default_setup(args)
+    Trainer(cfg).train()
+    destroy_distributed()
+
+
+if __name__ == "__main__":
+    main()

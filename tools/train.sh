@@ -1,0 +1,77 @@
+#!/bin/sh
+# Launch training of configs/<dataset>/<config>.py into exp/<dataset>/<name>/.
+#
+#   sh tools/train.sh -d DATASET -c CONFIG [-n NAME] [-g NUM_GPUS] [-r true] [-w WEIGHT] [-- --options k=v ...]
+#
+#   -d  dataset folder under configs/            -c  config name without .py
+#   -n  experiment name (default: CONFIG)         -g  processes per node (default 1; >1 uses torchrun)
+#   -r  true: resume from exp/.../model/model_last.pth with the saved config.py
+#   -w  checkpoint to initialise the model from (weight=...)
+# Arguments after -- go to tools/train.py unchanged (e.g. -- --options batch_size=4 max_steps=100).
+# Multi-node: set NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT in the environment on every node.
+# Interpreter: $PYTHON if set, else .venv/bin/python if it exists, else python3.
+set -eu
+cd "$(dirname "$0")/.."
+
+DATASET=""
+CONFIG=""
+NAME=""
+GPUS=1
+RESUME=false
+WEIGHT=""
+usage() {
+    sed -n '4,12p' "$0" >&2
+    exit 2
+}
+while getopts "d:c:n:g:r:w:h" opt; do
+    case "$opt" in
+    d) DATASET=$OPTARG ;;
+    c) CONFIG=$OPTARG ;;
+    n) NAME=$OPTARG ;;
+    g) GPUS=$OPTARG ;;
+    r) RESUME=$OPTARG ;;
+    w) WEIGHT=$OPTARG ;;
+    *) usage ;;
+    esac
+done
+shift $((OPTIND - 1))
+[ "${1:-}" = "--" ] && shift
+
+[ -n "$DATASET" ] && [ -n "$CONFIG" ] || usage
+NAME=${NAME:-$CONFIG}
+if [ -z "${PYTHON:-}" ]; then
+    if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+EXP_DIR="exp/$DATASET/$NAME"
+CONFIG_FILE="configs/$DATASET/$CONFIG.py"
+case "$RESUME" in
+true | True | 1)
+    RESUME=True
+    # A resumed run continues with the configuration it started with.
+    [ -f "$EXP_DIR/config.py" ] && CONFIG_FILE="$EXP_DIR/config.py"
+    ;;
+false | False | 0) RESUME=False ;;
+*)
+    echo "train.sh: -r must be true or false, got '$RESUME'" >&2
+    exit 2
+    ;;
+esac
+if [ ! -f "$CONFIG_FILE" ]; then
+    echo "train.sh: config file not found: $CONFIG_FILE" >&2
+    exit 2
+fi
+mkdir -p "$EXP_DIR/model"
+
+# Options for tools/train.py go in front of the user's extra arguments, so the user's win.
+[ -n "$WEIGHT" ] && set -- --options "weight=$WEIGHT" "$@"
+set -- --config-file "$CONFIG_FILE" --options "save_path=$EXP_DIR" "resume=$RESUME" "$@"
+export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}"
+NNODES=${NNODES:-1}
+echo "[train.sh] $CONFIG_FILE -> $EXP_DIR (processes per node: $GPUS, nodes: $NNODES, python: $PYTHON)"
+if [ "$GPUS" -gt 1 ] || [ "$NNODES" -gt 1 ]; then
+    exec "$PYTHON" -m torch.distributed.run \
+        --nnodes="$NNODES" --node_rank="${NODE_RANK:-0}" \
+        --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${MASTER_PORT:-29500}" \
+        --nproc_per_node="$GPUS" tools/train.py "$@"
+fi
+exec "$PYTHON" tools/train.py "$@"
