@@ -171,7 +171,8 @@ class DOS(nn.Module):
 
     Args:
         backbone (dict): config of an encoder (PTv3 with ``enc_mode=True``).
-        head_in_channels (int): channels after up-casting to ``distill_level``.
+        head_in_channels (int | None): channels after up-casting to ``distill_level``; None takes
+            ``sum(enc_channels[distill_level:])`` from the built backbone's ``enc_channels``.
         head_hidden_channels, head_embed_channels (int): projection head widths.
         num_prototypes (int): K.
         teacher_custom (dict): backbone config overrides for the teacher (e.g. ``drop_path=0``);
@@ -199,7 +200,7 @@ class DOS(nn.Module):
     def __init__(
         self,
         backbone: dict,
-        head_in_channels: int,
+        head_in_channels: int | None = None,
         head_hidden_channels: int = 4096,
         head_embed_channels: int = 256,
         num_prototypes: int = 1024,
@@ -243,12 +244,22 @@ class DOS(nn.Module):
         self.observable_only = observable_only
         self.view_keys = tuple(view_keys)
 
+        student_backbone = build_model(backbone)
+        if head_in_channels is None:
+            enc_channels = getattr(student_backbone, "enc_channels", None)
+            if enc_channels is None or len(enc_channels) <= distill_level:
+                raise ValueError(
+                    f"DOS: cannot infer head_in_channels from {type(student_backbone).__name__} "
+                    f"(enc_channels={enc_channels}, distill_level={distill_level}); set head_in_channels"
+                )
+            head_in_channels = sum(enc_channels[distill_level:])
+
         def make_head() -> DOSHead:
             return DOSHead(head_in_channels, head_hidden_channels, head_embed_channels, num_prototypes)
 
         teacher_backbone = copy.deepcopy(dict(backbone))
         teacher_backbone.update(teacher_custom or {})
-        self.student = nn.ModuleDict(dict(backbone=build_model(backbone), head=make_head()))
+        self.student = nn.ModuleDict(dict(backbone=student_backbone, head=make_head()))
         self.teacher = nn.ModuleDict(dict(backbone=build_model(teacher_backbone), head=make_head()))
         self.teacher.load_state_dict(self.student.state_dict())
         # The teacher only moves by EMA of the student; gradients would be wasted (and wrong).
@@ -305,7 +316,7 @@ class DOS(nn.Module):
             dict with 0-d tensors ``loss``, ``loss_same``, ``loss_cross`` (loss = loss_same +
             loss_cross = sum over views of the two half-weighted terms), ``prototypes_in_use``,
             ``sinkhorn_row_error``, ``teacher_entropy``, ``cross_match_ratio``,
-            ``masked_point_ratio``, ``mask_size``, ``tau_t``; and ``hist/prototype_argmax``
+            ``masked_point_ratio``, ``mask_size``; and ``hist/prototype_argmax``
             (Tensor[M] float), the argmax prototype index of every teacher cell, whose histogram is
             the prototype usage to compare with the Zipf prior.
         """
@@ -348,7 +359,6 @@ class DOS(nn.Module):
                 cross_match_ratio=0.5 * (cross[0].matched + cross[1].matched),
                 masked_point_ratio=1.0 - keep_all.float().mean(),
                 mask_size=usage.new_tensor(mask_size),
-                tau_t=usage.new_tensor(tau_t),
             )
             out["hist/prototype_argmax"] = argmax.float()
         out.update(loss=loss_same + loss_cross, loss_same=loss_same.detach(), loss_cross=loss_cross.detach())

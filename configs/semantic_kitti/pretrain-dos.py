@@ -1,0 +1,113 @@
+# DOS pretraining of a PTv3 encoder on SemanticKITTI (DESIGN.md section 6).
+# sh tools/train.sh -d semantic_kitti -c pretrain-dos -n dos-base -g 2
+# The encoder is then probed with semseg-dos-lin.py or fine-tuned with semseg-dos-ft.py
+# (weight=exp/semantic_kitti/dos-base/model/model_last.pth).
+_base_ = ["../_base_/default_runtime.py", "../_base_/models/ptv3-base.py"]
+
+# Geometry: 0.05 m input voxels; the loss lives at encoder level 2 (4x the grid = 0.2 m cells).
+_grid_size = 0.05
+_distill_level = 2
+# Must equal enc_depths of ptv3-base.py: used for the layer-wise lr decay prefixes below.
+_enc_depths = (2, 2, 2, 6, 2)
+
+model = dict(
+    type="DOS",
+    # Merged into ptv3-base.py's backbone: encoder only, no mask token (masked points are removed).
+    backbone=dict(enc_mode=True, mask_token=False, drop_path=0.3),
+    teacher_custom=dict(drop_path=0.0),
+    head_in_channels=None,  # inferred: sum(enc_channels[2:]) = 128 + 256 + 512
+    head_hidden_channels=4096,
+    head_embed_channels=256,
+    num_prototypes=1024,
+    distill_level=_distill_level,
+    match_radius=_grid_size * 2**_distill_level,  # cross-view NN radius = distillation voxel (0.2 m)
+    mask_size=1.0,  # 1 m cubes outdoors (0.4 m indoors)
+    mask_ratio=0.7,  # 0.7 for segmentation pretraining (0.6 for detection)
+    mask_size_start=0.25,  # Sonata-style warm-up, reached over DOSScheduleHook.mask_warmup_ratio
+    mask_ratio_start=0.3,
+    tau_s=0.1,
+    alpha=1.3,
+    sinkhorn_iters=3,
+    target="softmap",
+    observable_only=True,
+)
+
+_view_transform = [
+    dict(type="CenterShift", apply_z=False),
+    dict(type="RandomRotate", angle=(-1, 1), axis="z", center=(0, 0, 0), p=0.8),
+    dict(type="RandomRotate", angle=(-1 / 64, 1 / 64), axis="x", center=(0, 0, 0), p=0.8),
+    dict(type="RandomRotate", angle=(-1 / 64, 1 / 64), axis="y", center=(0, 0, 0), p=0.8),
+    dict(type="RandomScale", scale=(0.9, 1.1)),
+    dict(type="RandomFlip", p=0.5),
+    dict(type="RandomJitter", sigma=0.005, clip=0.02),
+    # grid_coord is computed here, once per view, after augmentation and before any masking.
+    dict(type="GridSample", grid_size=_grid_size, mode="train", return_grid_coord=True),
+    dict(type="Collect", keys=("coord", "origin_coord", "grid_coord"), feat_keys=("coord", "strength")),
+]
+
+data = dict(
+    train=dict(
+        type="SemanticKITTIDataset",
+        data_root="data/semantic_kitti",
+        split="train",  # labels are never read by the model
+        transform=[
+            # Thin the raw scan once so that crops are measured in voxels, not raw returns.
+            dict(type="GridSample", grid_size=_grid_size, mode="train", return_grid_coord=False),
+            dict(type="Copy", keys_dict={"coord": "origin_coord"}),
+            dict(
+                type="DOSViewGenerator",
+                view_transform=_view_transform,
+                crop_scale=(0.4, 1.0),
+                max_points=65536,
+            ),
+            dict(type="ToTensor"),
+        ],
+    ),
+    val=None,
+)
+evaluate = False
+
+# Budget: ~50 epochs of SemanticKITTI train (19130 scans) at 16 scenes per step.
+batch_size = 16
+num_worker = 16
+max_steps = 60000
+save_interval = 2000
+log_interval = 20
+
+# AdamW with layer-wise lr decay 0.9 over the student encoder (embedding first, head last).
+optimizer = dict(type="AdamW", lr=0.002, weight_decay=0.04)
+_prefixes = ["student.backbone.embedding"]
+for _s, _d in enumerate(_enc_depths):
+    if _s > 0:
+        _prefixes.append(f"student.backbone.enc.{_s}.down")
+    _prefixes += [f"student.backbone.enc.{_s}.blocks.{_b}" for _b in range(_d)]
+layer_decay = dict(rate=0.9, layer_id=dict(type="PrefixLayerId", prefixes=_prefixes))
+scheduler = dict(
+    _delete_=True,
+    type="OneCycleLR",
+    pct_start=0.05,
+    anneal_strategy="cos",
+    div_factor=10.0,
+    final_div_factor=1000.0,
+)
+clip_grad = 3.0
+amp_dtype = "bf16"
+
+hooks = [
+    dict(type="CheckpointLoader"),
+    dict(type="IterationTimer", warmup_steps=2),
+    dict(type="InformationWriter"),
+    # Sets tau_t, mask warm-up and weight decay before each step; EMA-updates the teacher after it.
+    dict(
+        type="DOSScheduleHook",
+        momentum_start=0.994,
+        momentum_end=1.0,
+        tau_t_start=0.04,
+        tau_t=0.07,
+        tau_t_warmup_ratio=0.05,
+        mask_warmup_ratio=0.05,
+        weight_decay_start=0.04,
+        weight_decay_end=0.2,
+    ),
+    dict(type="CheckpointSaver"),
+]
