@@ -45,9 +45,11 @@ class SubMConv3d(nn.Module):
     """spconv ``SubMConv3d`` whose algorithm follows the device of its input.
 
     spconv's default implicit-GEMM algorithm only exists on CUDA and crashes on CPU, where the
-    ``Native`` gather-GEMM-scatter algorithm must be used. The algorithm is picked per call from
-    the input's device. Convs sharing an ``indice_key`` reuse the neighbour map stored in the
-    sparse tensor, so each level builds it once (all convs of a level run on one device).
+    ``Native`` gather-GEMM-scatter algorithm must be used; the algorithm is picked per call from
+    the input's device (spconv keeps one weight layout for all algorithms, so switching is safe).
+    The bias is added here rather than by spconv, whose fused inference-mode bias is CUDA-only
+    (Pointcept issue #194). Convs sharing an ``indice_key`` reuse the neighbour map stored in the
+    sparse tensor, so each level builds it once.
     """
 
     def __init__(
@@ -57,8 +59,9 @@ class SubMConv3d(nn.Module):
         import spconv.pytorch as spconv
 
         self.conv = spconv.SubMConv3d(
-            in_channels, out_channels, kernel_size, bias=bias, indice_key=indice_key
+            in_channels, out_channels, kernel_size, bias=False, indice_key=indice_key
         )
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.cuda_algo = self.conv.algo
 
     def forward(self, x):
@@ -66,4 +69,7 @@ class SubMConv3d(nn.Module):
         from spconv.core import ConvAlgo
 
         self.conv.algo = ConvAlgo.Native if x.features.device.type == "cpu" else self.cuda_algo
-        return self.conv(x)
+        out = self.conv(x)
+        if self.bias is not None:
+            out = out.replace_feature(out.features + self.bias)
+        return out

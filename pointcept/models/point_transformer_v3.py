@@ -189,7 +189,8 @@ class PointTransformerV3(nn.Module):
             (and separately over decoder blocks, deepest first).
         shuffle_orders (bool): shuffle the curve list at every serialization in training mode.
         enc_mode (bool): encoder only; forward returns the coarsest Point.
-        mask_token (bool): learn a token that replaces the embedded features where ``mask`` is True.
+        mask_token (bool): learn a token that replaces the embedded features where ``mask`` is True
+            (masked inputs are zeroed before the stem, so they do not leak into their neighbours).
         stem (str): ``"conv"`` (5x5x5 submanifold conv) or ``"linear"`` embedding.
     """
 
@@ -317,15 +318,20 @@ class PointTransformerV3(nn.Module):
         if feat.dim() != 2 or feat.shape[1] != self.in_channels:
             raise ValueError(f"feat must have shape (N, {self.in_channels}), got {tuple(feat.shape)}")
         point = Point(data)
-        point.serialize(self.order, shuffle_orders=self.shuffle_orders and self.training)
-        point.sparsify()
-        point.feat = self.embedding(point)
+        mask = None
         if self.mask_token is not None and "mask" in point:
             mask = point.mask
             if mask.dtype != torch.bool or mask.shape != (len(feat),):
                 raise ValueError(
                     f"mask must be a bool tensor of shape ({len(feat)},), got {mask.dtype} {tuple(mask.shape)}"
                 )
+            # The conv stem mixes neighbours: zero masked inputs so they cannot leak into the
+            # embeddings of visible points.
+            point.feat = feat.masked_fill(mask.unsqueeze(1), 0.0)
+        point.serialize(self.order, shuffle_orders=self.shuffle_orders and self.training)
+        point.sparsify()
+        point.feat = self.embedding(point)
+        if mask is not None:
             point.feat = torch.where(mask.unsqueeze(1), self.mask_token.to(point.feat.dtype), point.feat)
         point.sparse_conv_feat = point.sparse_conv_feat.replace_feature(point.feat)
 
