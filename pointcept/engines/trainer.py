@@ -18,7 +18,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from pointcept.utils import comm
-from pointcept.utils.logger import get_logger
+from pointcept.utils.logger import close_file_handlers, get_logger
 from pointcept.utils.seed import WorkerInit, derive_seed, set_seed
 
 from .amp import autocast, build_grad_scaler, resolve_amp_dtype
@@ -220,6 +220,7 @@ class Trainer:
         if self.writer is not None:
             self.writer.close()
         comm.barrier()
+        close_file_handlers()
 
     def run_step(self, batch: dict) -> None:
         batch = to_device(batch, self.device)

@@ -2,6 +2,7 @@
 
 from .base import HOOKS, HookBase, build_hooks
 from .checkpoint import CheckpointLoader, CheckpointSaver
+from .dos import DOSScheduleHook
 from .evaluator import SemSegEvaluator
 from .timer import IterationTimer
 from .writer import InformationWriter
@@ -12,6 +13,7 @@ __all__ = [
     "build_hooks",
     "CheckpointLoader",
     "CheckpointSaver",
+    "DOSScheduleHook",
     "SemSegEvaluator",
     "IterationTimer",
     "InformationWriter",

@@ -1,0 +1,126 @@
+"""Optimizer groups (param_dicts, layer decay, no-decay), schedulers, AMP resolution."""
+
+import math
+
+import pytest
+import torch
+
+from pointcept.engines.amp import autocast, build_grad_scaler, resolve_amp_dtype
+from pointcept.engines.optim import build_optimizer
+from pointcept.engines.scheduler import CosineWarmupLR, OneCycleLR, build_scheduler, cosine_schedule
+from pointcept.utils.registry import ConfigError
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Linear(3, 4)
+        self.block0 = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.LayerNorm(4))
+        self.block1 = torch.nn.Linear(4, 4)
+        self.head = torch.nn.Linear(4, 2)
+        self.frozen = torch.nn.Linear(2, 2).requires_grad_(False)
+        self.token = torch.nn.Parameter(torch.zeros(1, 4))
+
+
+def groups_by_param(opt, model):
+    names = {id(p): n for n, p in model.named_parameters()}
+    return {names[id(p)]: g for g in opt.param_groups for p in g["params"]}
+
+
+def test_weight_decay_exemptions_and_frozen_params():
+    torch.manual_seed(0)
+    model = Net()
+    opt = build_optimizer(dict(type="AdamW", lr=1e-3, weight_decay=0.05), model, no_decay_keywords=("token",))
+    by = groups_by_param(opt, model)
+    assert "frozen.weight" not in by
+    assert by["embed.weight"]["weight_decay"] == 0.05
+    for name in ("embed.bias", "block0.1.weight", "block0.1.bias", "token"):
+        assert by[name]["weight_decay"] == 0.0, name
+    assert isinstance(opt, torch.optim.AdamW)
+
+
+def test_param_dicts_and_layer_decay():
+    torch.manual_seed(0)
+    model = Net()
+    opt = build_optimizer(
+        dict(type="SGD", lr=1.0, momentum=0.9, weight_decay=1e-4),
+        model,
+        param_dicts=[dict(keyword="block", lr=0.1)],
+        layer_decay=dict(
+            rate=0.5, layer_id=dict(type="PrefixLayerId", prefixes=["embed", "block0", "block1"])
+        ),
+    )
+    by = groups_by_param(opt, model)
+    # 4 layers (embed, block0, block1, rest): lr * 0.5 ** (3 - layer)
+    assert by["embed.weight"]["lr"] == pytest.approx(1.0 * 0.5**3)
+    assert by["block0.0.weight"]["lr"] == pytest.approx(0.1 * 0.5**2)
+    assert by["block1.weight"]["lr"] == pytest.approx(0.1 * 0.5)
+    assert by["head.weight"]["lr"] == pytest.approx(1.0) and by["head.weight"]["lr_scale"] == 1.0
+    assert by["block1.weight"]["name"] == "block/decay/layer2"
+    assert opt.param_groups[0]["momentum"] == 0.9
+
+
+def test_optimizer_config_errors():
+    model = Net()
+    with pytest.raises(ConfigError, match="optimizer: type 'Adamm' is not in registry 'optimizers'"):
+        build_optimizer(dict(type="Adamm", lr=1e-3), model)
+    with pytest.raises(ConfigError, match=r"optimizer: AdamW got unexpected config key\(s\) \['decay'\]"):
+        build_optimizer(dict(type="AdamW", lr=1e-3, decay=1), model)
+    with pytest.raises(ValueError, match="optimizer: missing required key 'lr'"):
+        build_optimizer(dict(type="AdamW"), model)
+    with pytest.raises(ValueError, match=r"param_dicts\[0\]: missing required key 'keyword'"):
+        build_optimizer(dict(type="AdamW", lr=1e-3), model, param_dicts=[dict(lr=1)])
+
+
+def test_cosine_warmup_lr_follows_formula():
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD(
+        [dict(params=[p], lr=1.0), dict(params=[torch.nn.Parameter(torch.zeros(1))], lr=0.1)]
+    )
+    sched = build_scheduler(
+        dict(type="CosineWarmupLR", warmup_steps=4, final_factor=0.01), opt, total_steps=20
+    )
+    assert isinstance(sched, CosineWarmupLR)
+    seen = []
+    for _ in range(20):
+        seen.append([g["lr"] for g in opt.param_groups])
+        opt.step()
+        sched.step()
+    for step, (lr0, lr1) in enumerate(seen):
+        assert lr0 == pytest.approx(cosine_schedule(step, 20, 1.0, 0.01, 4, 0.0))
+        assert lr1 == pytest.approx(0.1 * lr0)
+    assert seen[0][0] == 0.0 and seen[4][0] == pytest.approx(1.0)
+    assert cosine_schedule(20, 20, 1.0, 0.01) == pytest.approx(0.01)
+    assert cosine_schedule(10, 20, 1.0, 0.0) == pytest.approx(0.5)
+    assert math.isclose(cosine_schedule(99, 20, 1.0, 0.3), 0.3)
+
+
+def test_onecycle_per_group_max_lr():
+    model = Net()
+    opt = build_optimizer(dict(type="AdamW", lr=1e-2), model, param_dicts=[dict(keyword="block", lr=1e-3)])
+    sched = build_scheduler(dict(type="OneCycleLR", pct_start=0.5, div_factor=10.0), opt, total_steps=10)
+    assert isinstance(sched, OneCycleLR)
+    peak = {}
+    for _ in range(9):
+        for g in opt.param_groups:
+            peak[g["name"]] = max(peak.get(g["name"], 0.0), g["lr"])
+        opt.step()
+        sched.step()
+    assert peak["default/decay"] == pytest.approx(1e-2) and peak["block/decay"] == pytest.approx(1e-3)
+    assert build_scheduler(None, opt, 10) is None
+
+
+def test_amp_resolution_on_cpu():
+    cpu = torch.device("cpu")
+    assert resolve_amp_dtype(None, cpu) is None
+    assert resolve_amp_dtype("bf16", cpu) is torch.bfloat16
+    assert resolve_amp_dtype("fp16", cpu) is torch.bfloat16  # CPU falls back to bf16
+    assert resolve_amp_dtype("fp16", torch.device("cuda", 0)) is torch.float16
+    with pytest.raises(ValueError, match="amp_dtype must be None, 'bf16' or 'fp16', got 'fp8'"):
+        resolve_amp_dtype("fp8", cpu)
+    assert not build_grad_scaler(cpu, torch.bfloat16).is_enabled()
+    x = torch.randn(4, 4)
+    with autocast(cpu, torch.bfloat16):
+        assert (x @ x).dtype == torch.bfloat16
+    with autocast(cpu, None):
+        assert (x @ x).dtype == torch.float32
