@@ -1,0 +1,96 @@
+"""Bird's-eye-view PNG (and optional PLY) of a SemanticKITTI scan coloured by label, prediction or error.
+
+    python tools/visualize.py --scan SEQ/velodyne/000000.bin [--label SEQ/labels/000000.label] \
+        [--pred PRED/sequences/SS/predictions/000000.label] --out scan.png [--ply scan.ply]
+
+Label and prediction files hold raw SemanticKITTI ids (prediction files are what
+``SemanticKITTIDataset.save_prediction`` writes); both are mapped to the 19 classes. With both, the
+PNG has three panels: ground truth, prediction and error (green correct, red wrong, grey ignored).
+Without labels the points are coloured by remission.
+"""
+
+import argparse
+
+import numpy as np
+
+from pointcept.datasets.semantic_kitti import (
+    SEMANTIC_KITTI_CLASS_NAMES,
+    read_labels,
+    read_points,
+    semantic_kitti_lut,
+)
+from pointcept.utils.visualization import (
+    CORRECT_COLOR,
+    IGNORE_COLOR,
+    SEMANTIC_KITTI_PALETTE,
+    WRONG_COLOR,
+    error_colors,
+    label_colors,
+    rasterize_bev,
+    save_panels_png,
+    scalar_colors,
+    write_ply,
+)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scan", required=True, help="velodyne .bin (float32 x, y, z, remission)")
+    p.add_argument("--label", help="ground-truth .label (uint32, raw ids)")
+    p.add_argument("--pred", help="prediction .label (uint32, raw ids)")
+    p.add_argument("--out", required=True, help="output PNG")
+    p.add_argument("--ply", help="also write a PLY with RGB, label and pred properties")
+    p.add_argument("--ply-ascii", action="store_true", help="write the PLY as ascii instead of binary")
+    p.add_argument("--extent", type=float, default=40.0, help="half size of the view in metres")
+    p.add_argument("--resolution", type=float, default=0.08, help="metres per pixel")
+    p.add_argument("--point-size", type=int, default=2, help="pixels per point")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    points = read_points(args.scan)
+    coord = points[:, :3]
+    lut = semantic_kitti_lut()
+    gt = lut[read_labels(args.label, len(points)) & 0xFFFF] if args.label else None
+    pred = lut[read_labels(args.pred, len(points)) & 0xFFFF] if args.pred else None
+
+    def bev(colors):
+        return rasterize_bev(
+            coord, colors, extent=args.extent, resolution=args.resolution, point_size=args.point_size
+        )
+
+    panels, legend = [], []
+    for title, labels in (("ground truth", gt), ("prediction", pred)):
+        if labels is not None:
+            panels.append((title, bev(label_colors(labels, SEMANTIC_KITTI_PALETTE))))
+    if gt is not None or pred is not None:
+        present = np.unique(np.concatenate([x for x in (gt, pred) if x is not None]))
+        legend = [
+            (SEMANTIC_KITTI_CLASS_NAMES[c], tuple(SEMANTIC_KITTI_PALETTE[c])) for c in present if c >= 0
+        ]
+        legend.append(("ignored", IGNORE_COLOR))
+    if gt is not None and pred is not None:
+        valid = gt >= 0
+        acc = float((pred[valid] == gt[valid]).mean()) if valid.any() else float("nan")
+        panels.append((f"error (accuracy {acc:.1%})", bev(error_colors(pred, gt))))
+        legend += [("correct", CORRECT_COLOR), ("wrong", WRONG_COLOR)]
+    if not panels:
+        panels.append(("remission", bev(scalar_colors(points[:, 3], 0.0, 0.8))))
+    save_panels_png(args.out, panels, legend, extent=args.extent)
+    print(f"wrote {args.out} ({len(points)} points)")
+    if args.ply:
+        labels = gt if gt is not None else pred
+        colors = (
+            label_colors(labels, SEMANTIC_KITTI_PALETTE)
+            if labels is not None
+            else scalar_colors(points[:, 3])
+        )
+        scalars = {"remission": points[:, 3]}
+        scalars.update({k: v for k, v in (("label", gt), ("pred", pred)) if v is not None})
+        write_ply(args.ply, coord, colors, scalars, binary=not args.ply_ascii)
+        print(f"wrote {args.ply}")
+
+
+if __name__ == "__main__":
+    main()
