@@ -455,7 +455,7 @@ class _StreetBuilder:
                 x += length
                 continue
             length = rng.uniform(10, 32)
-            setback = rng.uniform(0.0, 7.0)
+            setback = rng.uniform(0.0, 9.0)
             depth = rng.uniform(9, 18)
             height = rng.uniform(5, 22)
             yaw = rng.normal(0, 0.03)
@@ -475,10 +475,12 @@ class _StreetBuilder:
                 scene.add_box(
                     (x + length / 2, y_face - side * 0.75, ah / 2), (al, 1.5, ah), yaw, BUILDING, 0, rem * 0.8
                 )
-            if setback > 2.0 and rng.random() < 0.5:
+            if setback > 2.0 and rng.random() < 0.3:  # paved forecourt
                 y0, y1 = sorted((side * front, y_face))
                 self.paint.append((x, x + length, y0, y1, OTHER_GROUND))
-            elif setback > 1.5 and rng.random() < 0.5:  # hedge along the property line
+            elif setback > 1.5 and rng.random() < 0.6:  # hedge along the property line, a front-yard tree
+                if setback > 4.0:
+                    self._tree(x + rng.uniform(0.2, 0.8) * length, side * (front + setback / 2))
                 h = rng.uniform(0.8, 2.0)
                 scene.add_box(
                     (x + length / 2, side * (front + 0.6), h / 2), (length * 0.9, 0.9, h), label=VEGETATION
@@ -494,7 +496,7 @@ class _StreetBuilder:
         trunk_h = rng.uniform(1.8, 3.5)
         scene.add_cylinder(x, y, 0.0, trunk_h + 0.5, rng.uniform(0.12, 0.3), label=TRUNK)
         rh, rv = rng.uniform(2.0, 4.0), rng.uniform(2.0, 3.8)
-        scene.add_ellipsoid((x, y, trunk_h + rv * 0.8), (rh, rh * rng.uniform(0.8, 1.2), rv))
+        scene.add_ellipsoid((x, y, trunk_h + rv * 0.6), (rh, rh * rng.uniform(0.8, 1.2), rv))
 
     def _street_furniture(self, side: int) -> None:
         lay, rng, scene = self.lay, self.rng, self.scene
@@ -587,13 +589,13 @@ class _StreetBuilder:
         x = lay.x0
         while x < lay.x1:
             seg = rng.uniform(15, 45)
-            if rng.random() < 0.45:
+            if rng.random() < 0.35:
                 self.parking.append((x, x + seg, side))
                 cx = x + rng.uniform(0.5, 3)
                 while cx < x + seg - 4:
                     r = rng.random()
                     kind, label, length = ("car", CAR, 5.0) if r < 0.96 else ("truck", TRUCK, 9.0)
-                    if rng.random() < 0.6:
+                    if rng.random() < 0.5:
                         yaw = (0.0 if side < 0 else math.pi) + rng.normal(0, 0.04)
                         self._vehicle(cx + length / 2, y + rng.normal(0, 0.1), yaw, label, kind)
                     cx += length + rng.uniform(0.6, 3.0)
