@@ -183,3 +183,16 @@ def test_bad_configuration_and_inputs_raise():
         model({k: v for k, v in data.items() if k != "grid_coord"})
     with pytest.raises(ValueError, match="feat must have shape \\(N, 4\\)"):
         model(dict(data, feat=data["feat"][:, :3]))
+
+
+def test_bfloat16_autocast_on_cpu():
+    torch.manual_seed(0)
+    model = build_model(tiny_cfg()).eval()
+    data = random_batch()
+    reference = model(data).feat
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        point = model(data)
+    assert point.feat.dtype == torch.bfloat16
+    torch.testing.assert_close(point.feat.float(), reference, rtol=0.1, atol=0.1)
+    point.feat.float().sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

@@ -68,8 +68,18 @@ class SubMConv3d(nn.Module):
         """x (spconv.SparseConvTensor with features Tensor[N, C_in]) -> SparseConvTensor (Tensor[N, C_out])."""
         from spconv.core import ConvAlgo
 
-        self.conv.algo = ConvAlgo.Native if x.features.device.type == "cpu" else self.cuda_algo
-        out = self.conv(x)
+        device_type = x.features.device.type
+        self.conv.algo = ConvAlgo.Native if device_type == "cpu" else self.cuda_algo
+        if device_type == "cuda" and x.features.dtype == torch.float16:
+            # spconv's own autocast support (fp16 on CUDA).
+            out = self.conv(x)
+        else:
+            # spconv has no bfloat16 kernels and its CPU path breaks under autocast: run in float32
+            # (float64 stays float64).
+            if x.features.dtype not in (torch.float32, torch.float64):
+                x = x.replace_feature(x.features.float())
+            with torch.autocast(device_type, enabled=False):
+                out = self.conv(x)
         if self.bias is not None:
             out = out.replace_feature(out.features + self.bias)
         return out
