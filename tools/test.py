@@ -4,12 +4,13 @@
 
 from pointcept.engines import TESTERS, default_argument_parser, default_setup
 from pointcept.engines.launch import destroy_distributed
+from pointcept.utils.registry import build_from_cfg
 
 
 def main() -> None:
     args = default_argument_parser("Evaluate a checkpoint on the test split").parse_args()
     cfg = default_setup(args, snapshot=False)
-    TESTERS.build(cfg.test, cfg=cfg).test()
+    build_from_cfg(dict(cfg.test, cfg=cfg), TESTERS, where="test").test()
     destroy_distributed()
 
 
