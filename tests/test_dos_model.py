@@ -308,3 +308,20 @@ def test_block_mask_masks_whole_cubes_per_cloud():
     assert block_mask(torch.zeros(5, 3), torch.tensor([5]), 1.0, 0.9).all()
     with pytest.raises(ValueError, match="mask_ratio"):
         block_mask(coord, offset, 1.0, 1.0)
+
+
+def test_inspect_gives_softmaps_at_observable_cells():
+    model = make_model()
+    view = make_batch()["view1"]
+    torch.manual_seed(2)
+    out = model.inspect(view, tau_t=0.05)
+    keep, student_cell = out["keep"], out["student_cell"]
+    assert (student_cell[~keep] == -1).all() and (student_cell[keep] >= 0).all()
+    num_cells = int(student_cell.max()) + 1
+    assert out["target"].shape == out["student_softmap"].shape == (num_cells, 24)
+    cloud = torch.repeat_interleave(torch.arange(2), torch.diff(view["offset"], prepend=torch.tensor([0])))
+    cell_cloud = torch.zeros(num_cells, dtype=torch.long).scatter_(0, student_cell[keep], cloud[keep])
+    for values in (out["target"], out["student_softmap"]):
+        sums = torch.zeros(2, 24).index_add(0, cell_cloud, values)
+        torch.testing.assert_close(sums, torch.ones_like(sums))
+    assert len(out["teacher_cell"]) == len(keep)

@@ -153,6 +153,7 @@ class _Cells(NamedTuple):
     batch: torch.Tensor  # (M,) int64
     grid_coord: torch.Tensor  # (M, 3) int64, in distillation-level units
     origin_coord: torch.Tensor  # (M, 3) float, mean pre-augmentation coordinate of the cell
+    point_cell: torch.Tensor  # (N_in,) int64, cell of every input row of the network
     num_clouds: int
 
 
@@ -364,6 +365,48 @@ class DOS(nn.Module):
         out.update(loss=loss_same + loss_cross, loss_same=loss_same.detach(), loss_cross=loss_cross.detach())
         return out
 
+    @torch.no_grad()
+    def inspect(self, view: dict, tau_t: float = 0.07, mask_progress: float = 1.0) -> dict:
+        """Teacher and student softmaps of one view, for visualisation (no loss, no gradient).
+
+        Args:
+            view (dict): one collated view (``coord``, ``origin_coord``, ``grid_coord``, ``feat``,
+                ``offset``), e.g. ``batch["view1"]``.
+            tau_t (float), mask_progress (float): as in ``forward``.
+
+        Returns:
+            dict with ``keep`` (Tensor[N] bool, observable points), ``teacher_cell`` (Tensor[N]
+            int64, teacher cell of every point), ``teacher_logits`` (Tensor[M_t, K]),
+            ``student_cell`` (Tensor[N] int64, student cell of every point, -1 where masked),
+            ``target`` (Tensor[M_s, K], the same-view Zipf-Sinkhorn target at the student cells,
+            columns sum to 1 per cloud) and ``student_softmap`` (Tensor[M_s, K], softmax over the
+            student cells of each cloud).
+        """
+        mask_size, mask_ratio = self.mask_schedule(mask_progress)
+        teacher = self._encode(self.teacher, self._full_input(view), view["origin_coord"])
+        keep = block_mask(view["origin_coord"], view["offset"], mask_size, mask_ratio)
+        inputs, origin = self._student_input(view, keep)
+        student = self._encode(self.student, inputs, origin)
+        index = match_by_key(student.batch, student.grid_coord, teacher.batch, teacher.grid_coord)
+        offset = batch2offset(student.batch, student.num_clouds)
+        target = zipf_sinkhorn(
+            teacher.logits[index] / tau_t, offset, prior=self.prior, n_iter=self.sinkhorn_iters
+        )
+        softmap = segment_log_softmax(student.logits / self.tau_s, student.batch, student.num_clouds).exp()
+        student_cell = torch.full_like(keep, -1, dtype=torch.long)
+        if self.observable_only:
+            student_cell[keep] = student.point_cell
+        else:
+            student_cell = student.point_cell
+        return dict(
+            keep=keep,
+            teacher_cell=teacher.point_cell,
+            teacher_logits=teacher.logits,
+            student_cell=student_cell,
+            target=target,
+            student_softmap=softmap,
+        )
+
     @staticmethod
     def _full_input(view: dict) -> dict:
         return dict(
@@ -395,6 +438,7 @@ class DOS(nn.Module):
             batch=offset2batch(point["offset"]),
             grid_coord=point["grid_coord"],
             origin_coord=origin_sum / count[:, None],
+            point_cell=cell,
             num_clouds=num_clouds,
         )
 
