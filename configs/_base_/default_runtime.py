@@ -26,9 +26,9 @@ evaluate = True  # build the val loader and evaluate during training
 
 # --- optimisation -----------------------------------------------------------------------------
 optimizer = dict(type="AdamW", lr=1e-3, weight_decay=0.05)  # class in OPTIMIZERS (AdamW, Adam, SGD)
-scheduler = dict(type="CosineWarmupLR", warmup_ratio=0.05)  # class in SCHEDULERS; total_steps=max_steps is injected
-param_dicts = None  # per-block lrs: [dict(keyword="block", lr=1e-4)]; a param takes the first keyword in its name
-layer_decay = None  # layer-wise lr decay: dict(rate=0.75, layer_id=dict(type="PrefixLayerId", prefixes=[...]))
+scheduler = dict(type="CosineWarmupLR", warmup_ratio=0.05)  # class in SCHEDULERS; gets total_steps=max_steps
+param_dicts = None  # per-block lrs [dict(keyword="block", lr=1e-4)]; first keyword in the param name wins
+layer_decay = None  # layer-wise lr decay dict(rate=0.75, layer_id=dict(type="PrefixLayerId", prefixes=[..]))
 no_decay_keywords = []  # params whose name contains one of these get no weight decay (1-D params never do)
 clip_grad = None  # max gradient norm (clip_grad_norm_) or None for no clipping
 amp_dtype = None  # autocast: None (fp32), "bf16" (CPU or GPU) or "fp16" (GPU, with a GradScaler; bf16 on CPU)
@@ -39,9 +39,9 @@ seed = None  # global seed; None picks a random one, which is written into the s
 device = "auto"  # "auto" (cuda if available, else cpu), "cpu" or "cuda"; DDP uses nccl on cuda, gloo on cpu
 
 # --- checkpoints, logging ---------------------------------------------------------------------
-save_path = None  # experiment folder (tools/train.sh sets exp/<dataset>/<name>); holds config.py, logs, model/
+save_path = None  # experiment folder (train.sh: exp/<dataset>/<name>) with config.py, logs, model/
 weight = None  # checkpoint to initialise the model from (or to resume from, with resume=True)
-key_map = None  # prefix renames for partial loads, e.g. {"student.backbone.": "backbone."}; unmatched keys dropped
+key_map = None  # prefix renames for partial loads, {"student.backbone.": "backbone."}; unmatched keys dropped
 weight_strict = True  # with key_map, strict means every mapped key fits and every target-prefix key is loaded
 resume = False  # continue a run from weight or <save_path>/model/model_last.pth, with optimizer/RNG/sampler
 enable_tensorboard = True  # write tensorboardX events into save_path (main process only)
