@@ -325,3 +325,18 @@ def test_inspect_gives_softmaps_at_observable_cells():
         sums = torch.zeros(2, 24).index_add(0, cell_cloud, values)
         torch.testing.assert_close(sums, torch.ones_like(sums))
     assert len(out["teacher_cell"]) == len(keep)
+
+
+def test_views_without_overlap_drop_the_cross_term():
+    model = make_model()
+    batch = make_batch()
+    batch["view2"]["origin_coord"] = batch["view2"]["origin_coord"] + 100.0
+    out = model(batch, tau_t=0.05)
+    assert out["cross_match_ratio"] == 0 and out["loss_cross"] == 0
+    torch.testing.assert_close(out["loss"].detach(), out["loss_same"])
+    out["loss"].backward()
+
+
+def test_teacher_custom_must_keep_parameters():
+    with pytest.raises(ValueError, match="teacher_custom"):
+        make_model(teacher_custom=dict(mask_token=True))

@@ -170,6 +170,10 @@ class _Term(NamedTuple):
 class DOS(nn.Module):
     """DOS self-distillation with an EMA teacher (DESIGN.md section 6).
 
+    The backbone must return a pooled ``Point`` whose ``pooling_parent`` / ``pooling_inverse`` chain
+    leads back to its input rows (PTv3 with ``enc_mode=True`` does); cells are read at
+    ``distill_level`` after ``upcast``.
+
     Args:
         backbone (dict): config of an encoder (PTv3 with ``enc_mode=True``).
         head_in_channels (int | None): channels after up-casting to ``distill_level``; None takes
@@ -193,8 +197,9 @@ class DOS(nn.Module):
             plan is renormalised per point and the loss is cross-entropy).
         observable_only (bool): True (DOS) removes masked points from the student input. False
             (Sonata-style) gives the student the full view with ``mask`` set, which the backbone
-            must handle with ``mask_token=True``; the loss then runs over all cells of the view,
-            masked and visible.
+            must handle with ``mask_token=True`` (masked points keep their coordinates; unlike
+            Sonata there is no coordinate jitter). The student's cells are then all cells of the
+            view, so both terms run over masked and visible cells alike.
         view_keys (tuple[str, str]): keys of the two views in the batch.
     """
 
@@ -262,6 +267,13 @@ class DOS(nn.Module):
         teacher_backbone.update(teacher_custom or {})
         self.student = nn.ModuleDict(dict(backbone=student_backbone, head=make_head()))
         self.teacher = nn.ModuleDict(dict(backbone=build_model(teacher_backbone), head=make_head()))
+        student_names = [n for n, _ in self.student.named_parameters()]
+        teacher_names = [n for n, _ in self.teacher.named_parameters()]
+        if student_names != teacher_names:
+            raise ValueError(
+                f"DOS: teacher_custom={teacher_custom} changes the backbone's parameters; the EMA needs "
+                "identical student and teacher parameter lists"
+            )
         self.teacher.load_state_dict(self.student.state_dict())
         # The teacher only moves by EMA of the student; gradients would be wasted (and wrong).
         for p in self.teacher.parameters():
