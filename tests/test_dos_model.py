@@ -6,6 +6,7 @@ from torch import nn
 
 import pointcept.models.dos as dos_module
 from pointcept.models.dos import DOS, block_mask, segment_log_softmax
+from pointcept.models.dos_head import DOSHead
 from pointcept.models.structure import Point
 from pointcept.ops import grid_pool
 
@@ -340,3 +341,36 @@ def test_views_without_overlap_drop_the_cross_term():
 def test_teacher_custom_must_keep_parameters():
     with pytest.raises(ValueError, match="teacher_custom"):
         make_model(teacher_custom=dict(mask_token=True))
+
+
+def test_head_gives_cosines_with_unit_prototypes():
+    torch.manual_seed(0)
+    head = DOSHead(6, 16, 8, 5)
+    feat = torch.randn(10, 6)
+    embed = head.mlp(feat)
+    expected = torch.nn.functional.cosine_similarity(embed[:, None], head.prototypes[None], dim=-1)
+    torch.testing.assert_close(head(feat), expected)
+    with pytest.raises(ValueError, match="num_prototypes"):
+        DOSHead(6, 16, 8, 0)
+
+
+def test_tiny_ptv3_config_forward_backward():
+    """The demo config's DOS (real tiny PTv3 encoder) trains one step and EMA-updates its teacher."""
+    from pointcept.models import build_model
+    from pointcept.utils.config import load_config
+
+    cfg = load_config("configs/semantic_kitti/pretrain-dos-tiny.py")
+    torch.manual_seed(0)
+    model = build_model(cfg["model"]).train()
+    out = model(make_batch(num_points=(900, 700)), tau_t=0.04, mask_progress=0.5)
+    assert torch.isfinite(out["loss"]) and out["loss"] > 0
+    out["loss"].backward()
+    assert all(p.grad is not None for p in model.student["head"].parameters())
+    before = [p.clone() for p in model.teacher.parameters()]
+    with torch.no_grad():
+        for p in model.student.parameters():
+            if p.grad is not None:
+                p.sub_(0.1 * p.grad)
+    model.update_teacher(0.5)
+    moved = [not torch.equal(a, b) for a, b in zip(before, model.teacher.parameters())]
+    assert any(moved)
