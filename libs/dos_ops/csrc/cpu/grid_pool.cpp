@@ -1,0 +1,309 @@
+// CPU grid pooling: one 64-bit key per point, parallel stable radix sort, segments, then a parallel
+// reduction per cell.
+//
+// The key is the packed (cloud, x, y, z) key of common/grid_key.h with every field shifted to its
+// minimum and cut to the bits it uses; that map preserves the key order and usually halves the
+// number of radix passes. The sort is stable and starts from the identity permutation, so inside a
+// cell the points keep input order: head is the lowest row, and max ties resolve to the lowest row.
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <cmath>
+#include <vector>
+
+#include "../common/grid_key.h"
+#include "../common/offsets.h"
+#include "memory.h"
+#include "radix_sort.h"
+
+namespace dos_ops {
+namespace cpu {
+namespace {
+
+constexpr int64_t kChunkRows = 1 << 14;
+
+int bit_width(int64_t x) {
+  int bits = 0;
+  while ((x >> bits) != 0) ++bits;
+  return bits;
+}
+
+struct Cells {
+  Buffer<int64_t> order;   // [N] input rows sorted by key
+  Buffer<uint64_t> key;    // [N] sorted compact keys
+  int cloud_shift = 0;     // compact key >> cloud_shift = cloud
+};
+
+Cells sort_points(const int64_t* grid, const int64_t* offset, int64_t n, int64_t clouds, int64_t stride) {
+  int64_t lo[3], hi[3];
+  for (int a = 0; a < 3; ++a) {
+    lo[a] = kMaxAxis;
+    hi[a] = 0;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    for (int a = 0; a < 3; ++a) {
+      const int64_t v = grid[i * 3 + a] / stride;
+      lo[a] = std::min(lo[a], v);
+      hi[a] = std::max(hi[a], v);
+    }
+  }
+  int width[3];
+  for (int a = 0; a < 3; ++a) width[a] = bit_width(hi[a] - lo[a]);
+  Cells cells;
+  cells.cloud_shift = width[0] + width[1] + width[2];
+  Buffer<uint64_t>(n).swap(cells.key);
+  Buffer<int64_t>(n).swap(cells.order);
+  at::parallel_for(0, n, kChunkRows, [&](int64_t begin, int64_t end) {
+    int64_t b = cloud_of_row(offset, clouds, begin);
+    for (int64_t i = begin; i < end; ++i) {
+      while (offset[b] <= i) ++b;
+      uint64_t key = static_cast<uint64_t>(b);
+      for (int a = 0; a < 3; ++a) key = (key << width[a]) | static_cast<uint64_t>(grid[i * 3 + a] / stride - lo[a]);
+      cells.key[i] = key;
+      cells.order[i] = i;
+    }
+  });
+  radix_sort_pairs(cells.key, cells.order, cells.cloud_shift + bit_width(clouds - 1));
+  return cells;
+}
+
+// idx_ptr [M + 1] of the runs of equal keys, built with a chunked parallel scan of run heads.
+at::Tensor segment(const Buffer<uint64_t>& key, const at::TensorOptions& index) {
+  const int64_t n = key.size();
+  const int64_t chunks = (n + kChunkRows - 1) / kChunkRows;
+  std::vector<int64_t> first(chunks + 1, 0);
+  auto is_head = [&](int64_t i) { return i == 0 || key[i] != key[i - 1]; };
+  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      int64_t count = 0;
+      for (int64_t i = c * kChunkRows, e = std::min(n, (c + 1) * kChunkRows); i < e; ++i) count += is_head(i);
+      first[c + 1] = count;
+    }
+  });
+  for (int64_t c = 0; c < chunks; ++c) first[c + 1] += first[c];
+  at::Tensor idx_ptr_tensor = cpu::empty({first[chunks] + 1}, index);
+  int64_t* idx_ptr = idx_ptr_tensor.data_ptr<int64_t>();
+  idx_ptr[first[chunks]] = n;
+  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      int64_t m = first[c];
+      for (int64_t i = c * kChunkRows, e = std::min(n, (c + 1) * kChunkRows); i < e; ++i) {
+        if (is_head(i)) idx_ptr[m++] = i;
+      }
+    }
+  });
+  return idx_ptr_tensor;
+}
+
+template <typename scalar_t>
+using acc_type_t = std::conditional_t<std::is_same<scalar_t, double>::value, double, float>;
+
+// Rows are visited in key order, i.e. at random in memory: fetch a few cells ahead.
+constexpr int64_t kPrefetchRows = 16;
+
+inline void prefetch_row(const void* row) {
+#if defined(__GNUC__)
+  __builtin_prefetch(row);
+#endif
+}
+
+// out[m] = max over the cell's rows (NaN propagates); argmax (optional) = lowest row holding it.
+// The running argmax is a 32-bit position in the cell, so that it vectorises alongside the float
+// compare; rows of a cell are in input order, so a strict compare keeps the lowest row.
+template <typename scalar_t>
+void segment_max(const scalar_t* x, int64_t channels, const int64_t* order, const int64_t* idx_ptr, int64_t cells,
+                 int64_t rows, scalar_t* out, int64_t* argmax) {
+  using acc_t = acc_type_t<scalar_t>;
+  at::parallel_for(0, cells, 64, [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> best_buffer(channels);
+    std::vector<int32_t> pos_buffer(channels);
+    acc_t* __restrict best = best_buffer.data();
+    int32_t* __restrict pos = pos_buffer.data();
+    for (int64_t m = begin; m < end; ++m) {
+      const int64_t first = idx_ptr[m], last = idx_ptr[m + 1];
+      if (last + kPrefetchRows < rows) prefetch_row(x + order[last + kPrefetchRows] * channels);
+      const scalar_t* __restrict r = x + order[first] * channels;
+      for (int64_t c = 0; c < channels; ++c) {
+        best[c] = static_cast<acc_t>(r[c]);
+        pos[c] = 0;
+      }
+      for (int64_t j = first + 1; j < last; ++j) {
+        if (j + kPrefetchRows < rows) prefetch_row(x + order[j + kPrefetchRows] * channels);
+        r = x + order[j] * channels;
+        const int32_t here = static_cast<int32_t>(j - first);
+        if (argmax) {
+          for (int64_t c = 0; c < channels; ++c) {
+            const acc_t v = static_cast<acc_t>(r[c]);
+            const bool take = v > best[c] || (v != v && best[c] == best[c]);
+            best[c] = take ? v : best[c];
+            pos[c] = take ? here : pos[c];
+          }
+        } else {
+          for (int64_t c = 0; c < channels; ++c) {
+            const acc_t v = static_cast<acc_t>(r[c]);
+            best[c] = (v > best[c] || v != v) ? v : best[c];
+          }
+        }
+      }
+      scalar_t* __restrict o = out + m * channels;
+      for (int64_t c = 0; c < channels; ++c) o[c] = static_cast<scalar_t>(best[c]);
+      if (!argmax) continue;
+      int64_t* __restrict arg = argmax + m * channels;
+      if (last - first == 1) {
+        std::fill(arg, arg + channels, order[first]);
+      } else {
+        for (int64_t c = 0; c < channels; ++c) arg[c] = order[first + pos[c]];
+      }
+    }
+  });
+}
+
+template <typename scalar_t>
+void segment_mean(const scalar_t* x, int64_t channels, const int64_t* order, const int64_t* idx_ptr, int64_t cells,
+                  int64_t rows, scalar_t* out) {
+  using acc_t = acc_type_t<scalar_t>;
+  at::parallel_for(0, cells, 64, [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> sum_buffer(channels);
+    acc_t* __restrict sum = sum_buffer.data();
+    for (int64_t m = begin; m < end; ++m) {
+      std::fill(sum, sum + channels, acc_t(0));
+      for (int64_t j = idx_ptr[m]; j < idx_ptr[m + 1]; ++j) {
+        if (j + kPrefetchRows < rows) prefetch_row(x + order[j + kPrefetchRows] * channels);
+        const scalar_t* __restrict r = x + order[j] * channels;
+        for (int64_t c = 0; c < channels; ++c) sum[c] += static_cast<acc_t>(r[c]);
+      }
+      const acc_t inv = acc_t(1) / static_cast<acc_t>(idx_ptr[m + 1] - idx_ptr[m]);
+      scalar_t* __restrict o = out + m * channels;
+      for (int64_t c = 0; c < channels; ++c) o[c] = static_cast<scalar_t>(sum[c] * inv);
+    }
+  });
+}
+
+void reduce_into(const at::Tensor& x, const Buffer<int64_t>& order, const at::Tensor& idx_ptr, bool max,
+                 const at::Tensor& out, int64_t* argmax) {
+  const int64_t cells = out.size(0);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "grid_pool_cpu", [&] {
+    if (max) {
+      segment_max(x.data_ptr<scalar_t>(), x.size(1), order.data(), idx_ptr.data_ptr<int64_t>(), cells, x.size(0),
+                  out.data_ptr<scalar_t>(), argmax);
+    } else {
+      segment_mean(x.data_ptr<scalar_t>(), x.size(1), order.data(), idx_ptr.data_ptr<int64_t>(), cells, x.size(0),
+                   out.data_ptr<scalar_t>());
+    }
+  });
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> grid_pool(
+    const at::Tensor& grid_in, const at::Tensor& offset_in, const at::Tensor& feat_in, const at::Tensor& coord_in,
+    int64_t stride, c10::string_view reduce, bool with_argmax) {
+  TORCH_CHECK(grid_in.dim() == 2 && grid_in.size(1) == 3 && grid_in.scalar_type() == at::kLong,
+              "grid_coord must be an int64 [N, 3] tensor");
+  TORCH_CHECK(offset_in.dim() == 1 && offset_in.scalar_type() == at::kLong, "offset must be a 1-D int64 tensor");
+  const int64_t n = grid_in.size(0), clouds = offset_in.size(0);
+  TORCH_CHECK(feat_in.dim() == 2 && feat_in.size(0) == n, "feat must be [N, C]");
+  TORCH_CHECK(coord_in.dim() == 2 && coord_in.size(0) == n && coord_in.size(1) == 3, "coord must be [N, 3]");
+  TORCH_CHECK(stride >= 1, "stride must be >= 1, got ", stride);
+  TORCH_CHECK(reduce == "max" || reduce == "mean", "reduce must be 'max' or 'mean'");
+  TORCH_CHECK(clouds >= 1 && clouds <= kMaxClouds, "offset must hold 1..", kMaxClouds, " clouds");
+  const at::Tensor grid = grid_in.contiguous(), offset = offset_in.contiguous();
+  const at::Tensor feat = feat_in.contiguous(), coord = coord_in.contiguous();
+  const int64_t channels = feat.size(1);
+  const bool max = reduce == "max";
+  const auto index = offset.options();
+  if (n == 0) {
+    return {at::empty({0, channels}, feat.options()), at::empty({0, 3}, coord.options()), at::empty({0, 3}, index),
+            at::empty({0}, index), at::zeros({1}, index), at::empty({0}, index), at::zeros({clouds}, index),
+            at::empty({0, channels}, index)};
+  }
+
+  Cells sorted = sort_points(grid.data_ptr<int64_t>(), offset.data_ptr<int64_t>(), n, clouds, stride);
+  at::Tensor idx_ptr = segment(sorted.key, index);
+  const int64_t cells = idx_ptr.size(0) - 1;
+  const int64_t* ptr = idx_ptr.data_ptr<int64_t>();
+
+  at::Tensor cluster = cpu::empty({n}, index), head = cpu::empty({cells}, index);
+  at::Tensor pooled_grid = cpu::empty({cells, 3}, index), new_offset = at::empty({clouds}, index);
+  int64_t* cl = cluster.data_ptr<int64_t>();
+  int64_t* hd = head.data_ptr<int64_t>();
+  int64_t* pg = pooled_grid.data_ptr<int64_t>();
+  const int64_t* g = grid.data_ptr<int64_t>();
+  at::parallel_for(0, cells, 1024, [&](int64_t begin, int64_t end) {
+    for (int64_t m = begin; m < end; ++m) {
+      hd[m] = sorted.order[ptr[m]];
+      for (int a = 0; a < 3; ++a) pg[m * 3 + a] = g[hd[m] * 3 + a] / stride;
+      for (int64_t j = ptr[m]; j < ptr[m + 1]; ++j) cl[sorted.order[j]] = m;
+    }
+  });
+  // Cells are sorted by cloud: new_offset[b] = number of cells of clouds <= b.
+  for (int64_t b = 0; b < clouds; ++b) {
+    int64_t lo = 0, hi = cells;
+    while (lo < hi) {
+      const int64_t mid = lo + (hi - lo) / 2;
+      if (static_cast<int64_t>(sorted.key[ptr[mid]] >> sorted.cloud_shift) <= b) lo = mid + 1; else hi = mid;
+    }
+    new_offset.data_ptr<int64_t>()[b] = lo;
+  }
+
+  at::Tensor pooled = cpu::empty({cells, channels}, feat.options());
+  at::Tensor argmax = cpu::empty({max && with_argmax ? cells : 0, channels}, index);
+  reduce_into(feat, sorted.order, idx_ptr, max, pooled, argmax.size(0) ? argmax.data_ptr<int64_t>() : nullptr);
+  at::Tensor pooled_coord = cpu::empty({cells, 3}, coord.options());
+  reduce_into(coord, sorted.order, idx_ptr, false, pooled_coord, nullptr);
+  return {pooled, pooled_coord, pooled_grid, cluster, idx_ptr, head, new_offset, argmax};
+}
+
+at::Tensor grid_pool_max_backward(const at::Tensor& grad_in, const at::Tensor& argmax_in, int64_t num_rows) {
+  TORCH_CHECK(grad_in.dim() == 2 && argmax_in.sizes() == grad_in.sizes(), "argmax must match grad [M, C]");
+  const at::Tensor grad = grad_in.contiguous(), argmax = argmax_in.contiguous();
+  const int64_t cells = grad.size(0), channels = grad.size(1);
+  at::Tensor out = cpu::empty({num_rows, channels}, grad.options());
+  out.zero_();
+  const int64_t* arg = argmax.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "grid_pool_max_backward", [&] {
+    const scalar_t* g = grad.data_ptr<scalar_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    // Every input row belongs to one cell, so distinct cells never write the same element.
+    at::parallel_for(0, cells, 256, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin * channels; i < end * channels; ++i) o[arg[i] * channels + i % channels] = g[i];
+    });
+  });
+  return out;
+}
+
+at::Tensor grid_pool_mean_backward(const at::Tensor& grad_in, const at::Tensor& cluster_in,
+                                   const at::Tensor& idx_ptr_in) {
+  TORCH_CHECK(grad_in.dim() == 2 && idx_ptr_in.size(0) == grad_in.size(0) + 1, "idx_ptr must be [M + 1]");
+  const at::Tensor grad = grad_in.contiguous(), cluster = cluster_in.contiguous(), idx_ptr = idx_ptr_in.contiguous();
+  const int64_t n = cluster.size(0), channels = grad.size(1);
+  at::Tensor out = cpu::empty({n, channels}, grad.options());
+  const int64_t* cl = cluster.data_ptr<int64_t>();
+  const int64_t* ptr = idx_ptr.data_ptr<int64_t>();
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "grid_pool_mean_backward", [&] {
+    using acc_t = acc_type_t<scalar_t>;
+    const scalar_t* g = grad.data_ptr<scalar_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    at::parallel_for(0, n, 1024, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) {
+        const int64_t m = cl[i];
+        const acc_t inv = acc_t(1) / static_cast<acc_t>(ptr[m + 1] - ptr[m]);
+        for (int64_t c = 0; c < channels; ++c) {
+          o[i * channels + c] = static_cast<scalar_t>(static_cast<acc_t>(g[m * channels + c]) * inv);
+        }
+      }
+    });
+  });
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(dos_ops, CPU, m) {
+  m.impl("grid_pool", &grid_pool);
+  m.impl("grid_pool_max_backward", &grid_pool_max_backward);
+  m.impl("grid_pool_mean_backward", &grid_pool_mean_backward);
+}
+
+}  // namespace cpu
+}  // namespace dos_ops

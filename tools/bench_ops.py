@@ -1,0 +1,205 @@
+"""Time the fused dos_ops kernels against their pure-torch baselines in one run; print the ratios.
+
+    python tools/bench_ops.py [--repeat 5] [--threads 2] [--only zipf_sinkhorn grid_pool masked_gather]
+
+Each comparison prints one line ``<op> <case>: <speedup>x vs <reference>`` (speedup = baseline time
+/ fused time, best of ``--repeat`` runs each), preceded by the absolute times. Also prints the
+machine's copy bandwidth (clone of a large tensor), against which the gather's throughput is given.
+Needs the extension (``cd libs/dos_ops && python setup.py develop``); ``torch_scatter`` is optional.
+"""
+
+import argparse
+import importlib.util
+import time
+
+import torch
+
+import pointcept.ops as ops
+from pointcept.ops import reference
+from pointcept.utils.offsets import offset2batch
+
+
+def best_time(fn, repeat: int) -> float:
+    fn()  # warm-up: allocator, lazy init
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def report(op: str, case: str, fused: float, baseline: float, name: str) -> None:
+    print(f"  {op} {case}: fused {fused * 1e3:.1f} ms, {name} {baseline * 1e3:.1f} ms")
+    print(f"{op} {case}: {baseline / fused:.1f}x vs {name}")
+
+
+def copy_bandwidth(repeat: int) -> tuple[float, float]:
+    """GB/s (read + write) of cloning a 256 MB tensor, and of copying it into an existing tensor.
+
+    The clone includes first-touch page faults of the new tensor, which dominate on some VMs.
+    """
+    x = torch.ones(64 * 1024 * 1024)
+    y = torch.empty_like(x)
+    nbytes = 2 * x.numel() * x.element_size()
+    return nbytes / best_time(lambda: x.clone(), repeat) / 1e9, nbytes / best_time(
+        lambda: y.copy_(x), repeat
+    ) / 1e9
+
+
+def bench_zipf_sinkhorn(repeat: int) -> None:
+    torch.manual_seed(0)
+    clouds, points, prototypes = 4, 20_000, 1024
+    logits = torch.randn(clouds * points, prototypes) / 0.04 * 0.3
+    offset = torch.arange(1, clouds + 1) * points
+    case = f"{clouds}x{points}xK{prototypes} n_iter=3"
+    with ops.use_backend("fused"):
+        fused = best_time(lambda: ops.zipf_sinkhorn(logits, offset, n_iter=3), repeat)
+    baseline = best_time(lambda: reference.zipf_sinkhorn(logits, offset, 1.3, None, 3), max(1, repeat // 3))
+    report("zipf_sinkhorn", case, fused, baseline, "log-domain torch reference")
+
+
+def lidar_like_grid(clouds: int, points: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unique voxels of a rolling ground surface per cloud (one or two voxels thick), as GridSample
+    leaves a LiDAR scan: stride-2 pooling merges about four voxels per cell, as on real ground."""
+    grids = []
+    side = int((points * 1.3) ** 0.5)
+    for _ in range(clouds):
+        xy = torch.stack(torch.meshgrid(torch.arange(side), torch.arange(side), indexing="ij"), -1).reshape(
+            -1, 2
+        )
+        height = torch.sin(xy[:, 0] / 40.0) * 15 + torch.cos(xy[:, 1] / 25.0) * 10 + 30
+        z = height.long()[:, None] + torch.randint(0, 2, (len(xy), 1))
+        grid = torch.cat([xy + torch.randint(0, 30000, (1, 2)), z], dim=1)
+        grids.append(grid[torch.randperm(len(grid))[:points]])
+    return torch.cat(grids), torch.arange(1, clouds + 1) * points
+
+
+def pool_packed_key(grid_coord, offset, feat, coord, stride):
+    """Baseline: one packed int64 key per point, torch.unique, then torch_scatter.segment_csr."""
+    import torch_scatter
+
+    cell = grid_coord // stride
+    key = offset2batch(offset) << 48 | cell[:, 0] << 32 | cell[:, 1] << 16 | cell[:, 2]
+    _, cluster, counts = torch.unique(key, sorted=True, return_inverse=True, return_counts=True)
+    order = torch.argsort(cluster, stable=True)
+    idx_ptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, dim=0)])
+    pooled = torch_scatter.segment_csr(feat[order], idx_ptr, reduce="max")
+    return (
+        pooled,
+        torch_scatter.segment_csr(coord[order], idx_ptr, reduce="mean"),
+        cluster,
+        order[idx_ptr[:-1]],
+    )
+
+
+def pool_rowwise_unique(grid_coord, offset, feat, coord, stride):
+    """Baseline: Sonata-style torch.unique(dim=0) over (cloud, cell) rows, then segment_csr."""
+    import torch_scatter
+
+    rows = torch.cat([offset2batch(offset)[:, None], grid_coord // stride], dim=1)
+    _, cluster, counts = torch.unique(rows, sorted=True, return_inverse=True, return_counts=True, dim=0)
+    _, order = torch.sort(cluster)
+    idx_ptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, dim=0)])
+    pooled = torch_scatter.segment_csr(feat[order], idx_ptr, reduce="max")
+    return (
+        pooled,
+        torch_scatter.segment_csr(coord[order], idx_ptr, reduce="mean"),
+        cluster,
+        order[idx_ptr[:-1]],
+    )
+
+
+def bench_grid_pool(repeat: int) -> None:
+    torch.manual_seed(0)
+    clouds, points, channels, stride = 4, 120_000, 64, 2
+    grid_coord, offset = lidar_like_grid(clouds, points)
+    feat = torch.randn(len(grid_coord), channels)
+    coord = grid_coord.float() * 0.05 + torch.rand(len(grid_coord), 3) * 0.05
+    case = f"{clouds}x{points} C={channels} stride={stride}"
+    with ops.use_backend("fused"):
+        cells = len(ops.grid_pool(grid_coord, offset, feat, coord, stride).feat)
+        print(f"  grid_pool: N={len(grid_coord)} -> M={cells} cells")
+        fused = best_time(lambda: ops.grid_pool(grid_coord, offset, feat, coord, stride), repeat)
+        feat_g = feat.clone().requires_grad_()
+
+        def fused_train():
+            ops.grid_pool(grid_coord, offset, feat_g, coord, stride).feat.sum().backward()
+
+        fused_fb = best_time(fused_train, repeat)
+    baseline = best_time(lambda: reference.grid_pool(grid_coord, offset, feat, coord, stride), repeat)
+    report("grid_pool", case + " fwd", fused, baseline, "reference (unique(dim=0) + scatter_reduce)")
+    if importlib.util.find_spec("torch_scatter") is None:
+        print("grid_pool: torch_scatter not installed; skipping the torch.unique + segment_csr baselines")
+        return
+    for fn, name in (
+        (pool_packed_key, "packed-key torch.unique + torch_scatter.segment_csr"),
+        (pool_rowwise_unique, "row-wise torch.unique(dim=0) + segment_csr (Sonata)"),
+    ):
+        baseline = best_time(lambda fn=fn: fn(grid_coord, offset, feat, coord, stride), repeat)
+        report("grid_pool", case + " fwd", fused, baseline, name)
+
+        def baseline_train(fn=fn):
+            fn(grid_coord, offset, feat_g, coord, stride)[0].sum().backward()
+
+        baseline_fb = best_time(baseline_train, repeat)
+        report("grid_pool", case + " fwd+bwd", fused_fb, baseline_fb, name)
+
+
+def bench_masked_gather(repeat: int, bandwidth: float) -> None:
+    torch.manual_seed(0)
+    n, clouds = 480_000, 4
+    tensors = [
+        torch.randn(n, 3),
+        torch.randint(0, 2000, (n, 3)),
+        torch.randn(n, 64),
+        offset2batch(torch.arange(1, clouds + 1) * (n // clouds)),
+    ]
+    offset = torch.arange(1, clouds + 1) * (n // clouds)
+    keep = torch.rand(n) < 0.3
+    case = f"{n} points 4 arrays 30% kept"
+
+    def boolean_indexing(arrays):
+        return [t[keep] for t in arrays], keep.nonzero().flatten(), torch.cumsum(keep, 0)[offset - 1]
+
+    with ops.use_backend("fused"):
+        fused = best_time(lambda: ops.masked_gather(tensors, keep, offset), repeat)
+        feat_g = tensors[2].clone().requires_grad_()
+        fused_fb = best_time(lambda: ops.masked_gather([feat_g], keep, offset)[0][0].sum().backward(), repeat)
+    baseline = best_time(lambda: boolean_indexing(tensors), repeat)
+    report("masked_gather", case + " fwd", fused, baseline, "torch boolean indexing")
+    moved = 2 * sum(t[:1].numel() * t.element_size() for t in tensors) * int(keep.sum()) + n
+    print(
+        f"  masked_gather: {moved / fused / 1e9:.1f} GB/s moved vs copy bandwidth {bandwidth:.1f} GB/s (copy_)"
+    )
+    baseline_fb = best_time(lambda: feat_g[keep].sum().backward(), repeat)
+    report(
+        "masked_gather", "feat 480000x64 30% kept fwd+bwd", fused_fb, baseline_fb, "torch boolean indexing"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (best is kept)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--only", nargs="*", default=["zipf_sinkhorn", "grid_pool", "masked_gather"])
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if not ops.fused_available():
+        raise SystemExit("dos_ops is not built; run: cd libs/dos_ops && python setup.py develop")
+    clone_bandwidth, bandwidth = copy_bandwidth(args.repeat)
+    print(f"device cpu, {torch.get_num_threads()} threads, torch {torch.__version__}, float32")
+    print(
+        f"copy bandwidth: clone of 256 MB {clone_bandwidth:.1f} GB/s, copy_ into an allocated tensor {bandwidth:.1f} GB/s"
+    )
+    if "zipf_sinkhorn" in args.only:
+        bench_zipf_sinkhorn(args.repeat)
+    if "grid_pool" in args.only:
+        bench_grid_pool(args.repeat)
+    if "masked_gather" in args.only:
+        bench_masked_gather(args.repeat, bandwidth)
+
+
+if __name__ == "__main__":
+    main()
