@@ -196,3 +196,14 @@ def test_bfloat16_autocast_on_cpu():
     torch.testing.assert_close(point.feat.float(), reference, rtol=0.1, atol=0.1)
     point.feat.float().sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_mlp_checkpoint_gives_the_same_gradients():
+    torch.manual_seed(0)
+    models = [build_model(tiny_cfg(mlp_checkpoint=flag)).eval() for flag in (True, False)]
+    models[1].load_state_dict(models[0].state_dict())
+    data = random_batch()
+    for model in models:
+        model(data).feat.square().mean().backward()
+    for (name, a), (_, b) in zip(models[0].named_parameters(), models[1].named_parameters()):
+        torch.testing.assert_close(a.grad, b.grad, msg=name)

@@ -22,5 +22,6 @@ model = dict(
         enc_mode=False,
         mask_token=False,
         stem="conv",
+        mlp_checkpoint=True,
     )
 )
