@@ -13,6 +13,7 @@
 #include <cmath>
 #include <vector>
 
+#include "../checks.h"
 #include "../common/grid_key.h"
 #include "../common/offsets.h"
 #include "memory.h"
@@ -198,15 +199,8 @@ void reduce_into(const at::Tensor& x, const Buffer<int64_t>& order, const at::Te
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> grid_pool(
     const at::Tensor& grid_in, const at::Tensor& offset_in, const at::Tensor& feat_in, const at::Tensor& coord_in,
     int64_t stride, c10::string_view reduce, bool with_argmax) {
-  TORCH_CHECK(grid_in.dim() == 2 && grid_in.size(1) == 3 && grid_in.scalar_type() == at::kLong,
-              "grid_coord must be an int64 [N, 3] tensor");
-  TORCH_CHECK(offset_in.dim() == 1 && offset_in.scalar_type() == at::kLong, "offset must be a 1-D int64 tensor");
+  check_grid_pool(grid_in, offset_in, feat_in, coord_in, stride, reduce);
   const int64_t n = grid_in.size(0), clouds = offset_in.size(0);
-  TORCH_CHECK(feat_in.dim() == 2 && feat_in.size(0) == n, "feat must be [N, C]");
-  TORCH_CHECK(coord_in.dim() == 2 && coord_in.size(0) == n && coord_in.size(1) == 3, "coord must be [N, 3]");
-  TORCH_CHECK(stride >= 1, "stride must be >= 1, got ", stride);
-  TORCH_CHECK(reduce == "max" || reduce == "mean", "reduce must be 'max' or 'mean'");
-  TORCH_CHECK(clouds >= 1 && clouds <= kMaxClouds, "offset must hold 1..", kMaxClouds, " clouds");
   const at::Tensor grid = grid_in.contiguous(), offset = offset_in.contiguous();
   const at::Tensor feat = feat_in.contiguous(), coord = coord_in.contiguous();
   const int64_t channels = feat.size(1);
@@ -255,7 +249,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
 }
 
 at::Tensor grid_pool_max_backward(const at::Tensor& grad_in, const at::Tensor& argmax_in, int64_t num_rows) {
-  TORCH_CHECK(grad_in.dim() == 2 && argmax_in.sizes() == grad_in.sizes(), "argmax must match grad [M, C]");
+  check_grid_pool_max_backward(grad_in, argmax_in);
   const at::Tensor grad = grad_in.contiguous(), argmax = argmax_in.contiguous();
   const int64_t cells = grad.size(0), channels = grad.size(1);
   at::Tensor out = cpu::empty({num_rows, channels}, grad.options());
@@ -274,7 +268,7 @@ at::Tensor grid_pool_max_backward(const at::Tensor& grad_in, const at::Tensor& a
 
 at::Tensor grid_pool_mean_backward(const at::Tensor& grad_in, const at::Tensor& cluster_in,
                                    const at::Tensor& idx_ptr_in) {
-  TORCH_CHECK(grad_in.dim() == 2 && idx_ptr_in.size(0) == grad_in.size(0) + 1, "idx_ptr must be [M + 1]");
+  check_grid_pool_mean_backward(grad_in, cluster_in, idx_ptr_in);
   const at::Tensor grad = grad_in.contiguous(), cluster = cluster_in.contiguous(), idx_ptr = idx_ptr_in.contiguous();
   const int64_t n = cluster.size(0), channels = grad.size(1);
   at::Tensor out = cpu::empty({n, channels}, grad.options());

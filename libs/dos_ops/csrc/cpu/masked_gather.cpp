@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "../checks.h"
 #include "../common/offsets.h"
 #include "memory.h"
 
@@ -49,14 +50,10 @@ at::Tensor empty_rows(const at::Tensor& like, int64_t rows) {
 std::tuple<std::vector<at::Tensor>, at::Tensor, at::Tensor> masked_gather(const at::TensorList tensors_in,
                                                                           const at::Tensor& keep_in,
                                                                           const at::Tensor& offset_in) {
-  TORCH_CHECK(keep_in.dim() == 1 && keep_in.scalar_type() == at::kBool, "keep must be a 1-D bool tensor");
-  TORCH_CHECK(offset_in.dim() == 1 && offset_in.scalar_type() == at::kLong, "offset must be a 1-D int64 tensor");
+  check_masked_gather(tensors_in, keep_in, offset_in);
   const int64_t n = keep_in.size(0);
   std::vector<at::Tensor> tensors;
-  for (const auto& t : tensors_in) {
-    TORCH_CHECK(t.dim() >= 1 && t.size(0) == n, "every tensor must have N=", n, " rows, got ", t.sizes());
-    tensors.push_back(t.contiguous());
-  }
+  for (const auto& t : tensors_in) tensors.push_back(t.contiguous());
   const at::Tensor keep = keep_in.contiguous();
   const at::Tensor offset = offset_in.contiguous();
   const bool* k = keep.data_ptr<bool>();
@@ -102,14 +99,12 @@ std::tuple<std::vector<at::Tensor>, at::Tensor, at::Tensor> masked_gather(const 
 
 std::vector<at::Tensor> masked_gather_backward(const at::TensorList grads, const at::Tensor& kept_index_in,
                                                int64_t num_rows) {
-  TORCH_CHECK(kept_index_in.dim() == 1 && kept_index_in.scalar_type() == at::kLong,
-              "kept_index must be a 1-D int64 tensor");
+  check_masked_gather_backward(grads, kept_index_in);
   const at::Tensor kept_index = kept_index_in.contiguous();
   const int64_t kept = kept_index.size(0);
   const int64_t* index = kept_index.data_ptr<int64_t>();
   std::vector<at::Tensor> outputs;
   for (const auto& grad_in : grads) {
-    TORCH_CHECK(grad_in.dim() >= 1 && grad_in.size(0) == kept, "every grad must have M=", kept, " rows");
     const at::Tensor grad = grad_in.contiguous();
     at::Tensor out = empty_rows(grad, num_rows);
     const int64_t bytes = row_bytes(out);

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <vector>
 
+#include "../checks.h"
 #include "../common/offsets.h"
 #include "../common/sinkhorn.h"
 #include "memory.h"
@@ -159,9 +160,7 @@ acc_t sinkhorn_cloud(const in_t* logits, acc_t* out, int64_t rows, int64_t cols,
 std::tuple<at::Tensor, at::Tensor> zipf_sinkhorn(const at::Tensor& logits_in, const at::Tensor& offset_in,
                                                  double alpha, const std::optional<at::Tensor>& prior_in,
                                                  int64_t n_iter) {
-  TORCH_CHECK(logits_in.dim() == 2, "logits must be [N, K], got ", logits_in.sizes());
-  TORCH_CHECK(offset_in.dim() == 1 && offset_in.scalar_type() == at::kLong, "offset must be a 1-D int64 tensor");
-  TORCH_CHECK(n_iter >= 1, "n_iter must be >= 1, got ", n_iter);
+  check_zipf_sinkhorn(logits_in, offset_in, prior_in, n_iter);
   const at::Tensor logits = logits_in.contiguous();
   const at::Tensor offset = offset_in.contiguous();
   const int64_t rows = logits.size(0), cols = logits.size(1), clouds = offset.size(0);
@@ -173,7 +172,6 @@ std::tuple<at::Tensor, at::Tensor> zipf_sinkhorn(const at::Tensor& logits_in, co
 
   std::vector<double> prior(cols);
   if (prior_in.has_value()) {
-    TORCH_CHECK(prior_in->dim() == 1 && prior_in->size(0) == cols, "prior must be [K]");
     const at::Tensor p = prior_in->to(at::kDouble).contiguous();
     const double total = p.sum().item<double>();
     for (int64_t k = 0; k < cols; ++k) prior[k] = p.data_ptr<double>()[k] / total;
