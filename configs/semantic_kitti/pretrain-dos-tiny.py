@@ -8,7 +8,8 @@ _distill_level = 2
 _enc_depths = (1, 1, 1, 1)
 
 model = dict(
-    backbone=dict(enc_mode=True, mask_token=False, drop_path=0.1),
+    # Activation recomputation saves GPU memory on big scans; the tiny CPU demo only pays its time.
+    backbone=dict(enc_mode=True, mask_token=False, drop_path=0.1, mlp_checkpoint=False),
     head_hidden_channels=256,
     head_embed_channels=64,
     num_prototypes=256,
