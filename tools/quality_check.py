@@ -66,6 +66,13 @@ def link_pretrain_scans(data_root: str, out: str) -> int:
     return count
 
 
+def snapshot(cfg) -> None:
+    """Write the merged config next to the run, as tools/train.py does (vis_prototypes reads it)."""
+    os.makedirs(cfg.save_path, exist_ok=True)
+    with open(os.path.join(cfg.save_path, "config.py"), "w") as f:
+        f.write(cfg.pretty_text())
+
+
 def pretrain(arm: str, args, scans_root: str) -> tuple[str, dict]:
     from pointcept.engines import Trainer
     from pointcept.utils.config import load_config
@@ -82,6 +89,7 @@ def pretrain(arm: str, args, scans_root: str) -> tuple[str, dict]:
         "model.alpha": ARMS[arm]["alpha"],
     }
     cfg = load_config("configs/semantic_kitti/pretrain-dos-tiny.py", options)
+    snapshot(cfg)
     trainer = Trainer(cfg)
     trainer.train()
     final = {k: float(v) for k, v in trainer.output.items() if hasattr(v, "dim") and v.dim() == 0}
@@ -110,6 +118,7 @@ def probe(arm: str, args, weight: str | None) -> dict:
         "weight": weight,
     }
     cfg = load_config("configs/semantic_kitti/semseg-dos-lin-tiny.py", options)
+    snapshot(cfg)
     trainer = Trainer(cfg)
     trainer.train()
     tester = SemSegTester(cfg, model=trainer.model_without_ddp, save_predictions=False)
