@@ -2,7 +2,8 @@
 
 Each size runs in a fresh subprocess, so its peak resident set size (``ru_maxrss``) belongs to that
 size alone; the table also shows the RSS before the first forward (model + data), so the step's own
-footprint is the difference. Runs on CPU by default.
+footprint is the difference. "CPU s" is the process's user+system time per step: on a shared
+machine it is a steadier measure than wall time. Runs on CPU.
 
     OMP_NUM_THREADS=2 python tools/bench_train.py [--sizes 30000 60000 0] [--config ...] [--scan ...]
 
@@ -40,6 +41,11 @@ def load_scan(path: str, grid_size: float, num_points: int) -> dict:
     return dict(coord=scan[:, :3], grid_coord=grid, feat=scan)
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def worker(args) -> None:
     import torch
 
@@ -54,18 +60,20 @@ def worker(args) -> None:
     data["offset"] = torch.tensor([len(data["coord"])])
     model = build_model(load_config(args.config)["model"]["backbone"]).train()
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    times = []
+    times, cpu_times = [], []
     for _ in range(args.repeats + 1):
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), _cpu_seconds()
         point = model(data)
         point.feat.square().mean().backward()
         times.append(time.perf_counter() - start)
+        cpu_times.append(_cpu_seconds() - cpu_start)
         model.zero_grad(set_to_none=True)
         del point
     result = dict(
         points=len(data["coord"]),
         first_s=times[0],
         step_s=float(np.median(times[1:])) if args.repeats else times[0],
+        step_cpu_s=float(np.median(cpu_times[1:])) if args.repeats else cpu_times[0],
         rss_before_mb=rss_before,
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         grid_pool_backend="fused"
@@ -96,7 +104,10 @@ def main() -> None:
     print(
         f"config {os.path.relpath(args.config, ROOT)}, scan {args.scan}, grid {args.grid_size} m, CPU, train mode"
     )
-    header = f"{'points':>8} {'warm-up s':>10} {'fwd+bwd s':>10} {'RSS before MB':>14} {'peak RSS MB':>12} {'pts/s':>8}"
+    header = (
+        f"{'points':>8} {'warm-up s':>10} {'fwd+bwd s':>10} {'CPU s':>8} {'RSS before MB':>14} "
+        f"{'peak RSS MB':>12} {'pts/s':>8}"
+    )
     print(header, flush=True)
     backends = set()
     for size in args.sizes:
@@ -111,7 +122,7 @@ def main() -> None:
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         print(
-            f"{r['points']:>8} {r['first_s']:>10.2f} {r['step_s']:>10.2f} {r['rss_before_mb']:>14.0f} "
+            f"{r['points']:>8} {r['first_s']:>10.2f} {r['step_s']:>10.2f} {r['step_cpu_s']:>8.1f} {r['rss_before_mb']:>14.0f} "
             f"{r['peak_rss_mb']:>12.0f} {r['points'] / r['step_s']:>8.0f}",
             flush=True,
         )
