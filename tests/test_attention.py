@@ -94,3 +94,34 @@ def test_gradients_flow_through_duplicated_slots():
 def test_bad_heads_raise():
     with pytest.raises(ValueError, match="divisible by num_heads"):
         SerializedAttention(channels=10, num_heads=4, patch_size=8)
+
+
+def fake_flash_varlen(qkv, cu_seqlens, max_seqlen, softmax_scale):
+    """Stand-in for flash_attn_varlen_qkvpacked_func: (T, 3, H, D) -> (T, H, D), one sequence at a time."""
+    assert qkv.dtype == torch.bfloat16 and cu_seqlens.dtype == torch.int32
+    out = torch.empty(qkv.shape[0], qkv.shape[2], qkv.shape[3], dtype=qkv.dtype)
+    bounds = cu_seqlens.tolist()
+    assert max_seqlen == max(b - a for a, b in zip(bounds[:-1], bounds[1:]))
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        q, k, v = qkv[a:b].float().unbind(1)
+        scores = torch.einsum("ihd,jhd->hij", q, k) * softmax_scale
+        out[a:b] = torch.einsum("hij,jhd->ihd", scores.softmax(-1), v).to(qkv.dtype)
+    return out
+
+
+def test_flash_path_layout_matches_sdpa(monkeypatch):
+    import sys
+    import types
+
+    from pointcept.models import attention
+
+    torch.manual_seed(3)
+    point = make_point((150, 70, 37))
+    attn = SerializedAttention(channels=16, num_heads=2, patch_size=64, order_index=1)
+    feat = torch.randn(len(point.grid_coord), 16)
+    expected = attn(feat, point)
+    monkeypatch.setitem(
+        sys.modules, "flash_attn", types.SimpleNamespace(flash_attn_varlen_qkvpacked_func=fake_flash_varlen)
+    )
+    monkeypatch.setattr(attention, "_flash_available", lambda device: True)
+    torch.testing.assert_close(attn(feat, point), expected, rtol=0.05, atol=0.02)
