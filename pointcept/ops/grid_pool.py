@@ -49,16 +49,17 @@ def grid_pool(
     check_int("stride", stride, minimum=1)
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
-    if num_rows > 0:
-        low, high = int(grid_coord.min()), int(grid_coord.max())
-        if low < 0 or high > MAX_GRID_COORD:
-            raise ValueError(
-                f"grid_coord must lie in [0, {MAX_GRID_COORD}] (16 bits per axis), got values in [{low}, {high}]"
-            )
     grid_coord = grid_coord.long()
     if use_fused("grid_pool", device):
+        # The kernels check the grid range in a pass they make anyway (same ValueError as below).
         # The argmax is only needed for the backward pass of max.
         with_argmax = reduce == "max" and torch.is_grad_enabled() and feat.requires_grad
         out = torch.ops.dos_ops.grid_pool(grid_coord, offset, feat, coord, stride, reduce, with_argmax)
         return GridPoolResult(*out[:7])
+    if num_rows > 0:
+        low, high = (int(v) for v in torch.aminmax(grid_coord))
+        if low < 0 or high > MAX_GRID_COORD:
+            raise ValueError(
+                f"grid_coord must lie in [0, {MAX_GRID_COORD}] (16 bits per axis), got values in [{low}, {high}]"
+            )
     return reference.grid_pool(grid_coord, offset, feat, coord, stride, reduce)

@@ -67,6 +67,12 @@ inline void check_grid_pool_mean_backward(const at::Tensor& grad, const at::Tens
   check_same_device(idx_ptr, grad, "idx_ptr");
 }
 
+// Same message as the Python wrapper, which leaves this check to the kernels when they run.
+inline void check_grid_range(int64_t lo, int64_t hi) {
+  TORCH_CHECK_VALUE(lo >= 0 && hi <= kMaxAxis, "grid_coord must lie in [0, ", kMaxAxis,
+                    "] (16 bits per axis), got values in [", lo, ", ", hi, "]");
+}
+
 inline void check_zipf_sinkhorn(const at::Tensor& logits, const at::Tensor& offset,
                                 const std::optional<at::Tensor>& prior, int64_t n_iter) {
   TORCH_CHECK(logits.dim() == 2, "logits must be [N, K], got ", logits.sizes());

@@ -7,4 +7,12 @@
 #define HOST_DEVICE
 #endif
 
-#define HOST_DEVICE_INLINE HOST_DEVICE inline
+// Forced inline: the CPU kernels call these from functions compiled for wider vector ISAs
+// (cpu/sinkhorn_rows.h), where GCC would otherwise refuse to inline them.
+#if defined(__CUDACC__)
+#define HOST_DEVICE_INLINE __host__ __device__ __forceinline__
+#elif defined(__GNUC__)
+#define HOST_DEVICE_INLINE inline __attribute__((always_inline))
+#else
+#define HOST_DEVICE_INLINE inline
+#endif

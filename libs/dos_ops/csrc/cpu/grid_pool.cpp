@@ -1,9 +1,9 @@
 // CPU grid pooling: one 64-bit key per point, parallel stable radix sort, segments, then a parallel
 // reduction per cell.
 //
-// The key is the packed (cloud, x, y, z) key of common/grid_key.h with every field shifted to its
-// minimum and cut to the bits it uses; that map preserves the key order and usually halves the
-// number of radix passes. The sort is stable and starts from the identity permutation, so inside a
+// The key is the packed (cloud, x, y, z) key of common/grid_key.h with the fields of every cloud
+// shifted to that cloud's minimum and cut to the bits in use; that map preserves the key order and
+// usually halves the number of radix passes. The sort is stable and starts from the identity permutation, so inside a
 // cell the points keep input order: head is the lowest row, and max ties resolve to the lowest row.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -17,6 +17,7 @@
 #include "../common/grid_key.h"
 #include "../common/offsets.h"
 #include "memory.h"
+#include "parallel.h"
 #include "radix_sort.h"
 
 namespace dos_ops {
@@ -31,37 +32,72 @@ int bit_width(int64_t x) {
   return bits;
 }
 
+// x / stride for grid coordinates in [0, 2^16): a shift for power-of-two strides (the usual 2),
+// else a 32-bit division; 64-bit divisions dominated the key computation.
+class Divider {
+ public:
+  explicit Divider(int64_t stride) : stride_(static_cast<uint32_t>(stride)) {
+    if ((stride & (stride - 1)) == 0) {
+      shift_ = 0;
+      while ((int64_t{1} << shift_) < stride) ++shift_;
+    }
+  }
+  int64_t operator()(int64_t x) const {
+    return shift_ >= 0 ? x >> shift_ : static_cast<int64_t>(static_cast<uint32_t>(x) / stride_);
+  }
+
+ private:
+  uint32_t stride_;
+  int shift_ = -1;
+};
+
 struct Cells {
   Buffer<int64_t> order;   // [N] input rows sorted by key
   Buffer<uint64_t> key;    // [N] sorted compact keys
   int cloud_shift = 0;     // compact key >> cloud_shift = cloud
 };
 
-Cells sort_points(const int64_t* grid, const int64_t* offset, int64_t n, int64_t clouds, int64_t stride) {
-  int64_t lo[3], hi[3];
-  for (int a = 0; a < 3; ++a) {
-    lo[a] = kMaxAxis;
-    hi[a] = 0;
+Cells sort_points(const int64_t* grid, const int64_t* offset, int64_t n, int64_t clouds, const Divider& divide) {
+  // Per cloud and axis extremes: within a cloud the key order only needs (x, y, z) order, so each
+  // cloud's fields start at its own minimum and the fields need only the widest cloud's bits.
+  std::vector<int64_t> lo(3 * clouds, 0), hi(3 * clouds, 0);
+  int64_t low = grid[0], high = grid[0];
+  for (int64_t b = 0; b < clouds; ++b) {
+    const int64_t start = cloud_start(offset, b);
+    if (start == offset[b]) continue;
+    int64_t* l = lo.data() + 3 * b;
+    int64_t* h = hi.data() + 3 * b;
+    for (int a = 0; a < 3; ++a) l[a] = h[a] = grid[start * 3 + a];
+    for (int64_t i = start; i < offset[b]; ++i) {
+      for (int a = 0; a < 3; ++a) {
+        l[a] = std::min(l[a], grid[i * 3 + a]);
+        h[a] = std::max(h[a], grid[i * 3 + a]);
+      }
+    }
+    low = std::min({low, l[0], l[1], l[2]});
+    high = std::max({high, h[0], h[1], h[2]});
   }
-  for (int64_t i = 0; i < n; ++i) {
+  check_grid_range(low, high);
+  int width[3] = {0, 0, 0};
+  for (int64_t b = 0; b < clouds; ++b) {
     for (int a = 0; a < 3; ++a) {
-      const int64_t v = grid[i * 3 + a] / stride;
-      lo[a] = std::min(lo[a], v);
-      hi[a] = std::max(hi[a], v);
+      // Floor division is monotonic, so the extremes of the cells are the cells of the extremes.
+      lo[3 * b + a] = divide(lo[3 * b + a]);
+      width[a] = std::max(width[a], bit_width(divide(hi[3 * b + a]) - lo[3 * b + a]));
     }
   }
-  int width[3];
-  for (int a = 0; a < 3; ++a) width[a] = bit_width(hi[a] - lo[a]);
   Cells cells;
   cells.cloud_shift = width[0] + width[1] + width[2];
   Buffer<uint64_t>(n).swap(cells.key);
   Buffer<int64_t>(n).swap(cells.order);
-  at::parallel_for(0, n, kChunkRows, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, n, kLightPassRows, [&](int64_t begin, int64_t end) {
     int64_t b = cloud_of_row(offset, clouds, begin);
     for (int64_t i = begin; i < end; ++i) {
       while (offset[b] <= i) ++b;
       uint64_t key = static_cast<uint64_t>(b);
-      for (int a = 0; a < 3; ++a) key = (key << width[a]) | static_cast<uint64_t>(grid[i * 3 + a] / stride - lo[a]);
+      for (int a = 0; a < 3; ++a) {
+        key = (key << width[a]) | static_cast<uint64_t>(divide(grid[i * 3 + a]) - lo[3 * b + a]);
+      }
       cells.key[i] = key;
       cells.order[i] = i;
     }
@@ -76,7 +112,8 @@ at::Tensor segment(const Buffer<uint64_t>& key, const at::TensorOptions& index) 
   const int64_t chunks = (n + kChunkRows - 1) / kChunkRows;
   std::vector<int64_t> first(chunks + 1, 0);
   auto is_head = [&](int64_t i) { return i == 0 || key[i] != key[i - 1]; };
-  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+  const int64_t grain = kLightPassRows / kChunkRows;
+  at::parallel_for(0, chunks, grain, [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       int64_t count = 0;
       for (int64_t i = c * kChunkRows, e = std::min(n, (c + 1) * kChunkRows); i < e; ++i) count += is_head(i);
@@ -87,7 +124,7 @@ at::Tensor segment(const Buffer<uint64_t>& key, const at::TensorOptions& index) 
   at::Tensor idx_ptr_tensor = cpu::empty({first[chunks] + 1}, index);
   int64_t* idx_ptr = idx_ptr_tensor.data_ptr<int64_t>();
   idx_ptr[first[chunks]] = n;
-  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, chunks, grain, [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       int64_t m = first[c];
       for (int64_t i = c * kChunkRows, e = std::min(n, (c + 1) * kChunkRows); i < e; ++i) {
@@ -114,10 +151,10 @@ inline void prefetch_row(const void* row) {
 // The running argmax is a 32-bit position in the cell, so that it vectorises alongside the float
 // compare; rows of a cell are in input order, so a strict compare keeps the lowest row.
 template <typename scalar_t>
-void segment_max(const scalar_t* x, int64_t channels, const int64_t* order, const int64_t* idx_ptr, int64_t cells,
-                 int64_t rows, scalar_t* out, int64_t* argmax) {
+void segment_max(const scalar_t* x, int64_t channels, const int64_t* order, const int64_t* idx_ptr, int64_t begin,
+                 int64_t end, int64_t rows, scalar_t* out, int64_t* argmax) {
   using acc_t = acc_type_t<scalar_t>;
-  at::parallel_for(0, cells, 64, [&](int64_t begin, int64_t end) {
+  {
     std::vector<acc_t> best_buffer(channels);
     std::vector<int32_t> pos_buffer(channels);
     acc_t* __restrict best = best_buffer.data();
@@ -158,14 +195,14 @@ void segment_max(const scalar_t* x, int64_t channels, const int64_t* order, cons
         for (int64_t c = 0; c < channels; ++c) arg[c] = order[first + pos[c]];
       }
     }
-  });
+  }
 }
 
 template <typename scalar_t>
-void segment_mean(const scalar_t* x, int64_t channels, const int64_t* order, const int64_t* idx_ptr, int64_t cells,
-                  int64_t rows, scalar_t* out) {
+void segment_mean(const scalar_t* x, int64_t channels, const int64_t* order, const int64_t* idx_ptr, int64_t begin,
+                  int64_t end, int64_t rows, scalar_t* out) {
   using acc_t = acc_type_t<scalar_t>;
-  at::parallel_for(0, cells, 64, [&](int64_t begin, int64_t end) {
+  {
     std::vector<acc_t> sum_buffer(channels);
     acc_t* __restrict sum = sum_buffer.data();
     for (int64_t m = begin; m < end; ++m) {
@@ -179,18 +216,18 @@ void segment_mean(const scalar_t* x, int64_t channels, const int64_t* order, con
       scalar_t* __restrict o = out + m * channels;
       for (int64_t c = 0; c < channels; ++c) o[c] = static_cast<scalar_t>(sum[c] * inv);
     }
-  });
+  }
 }
 
-void reduce_into(const at::Tensor& x, const Buffer<int64_t>& order, const at::Tensor& idx_ptr, bool max,
-                 const at::Tensor& out, int64_t* argmax) {
-  const int64_t cells = out.size(0);
+// Reduces cells [begin, end) of x into out.
+void reduce_cells(const at::Tensor& x, const Buffer<int64_t>& order, const int64_t* idx_ptr, bool max,
+                  const at::Tensor& out, int64_t* argmax, int64_t begin, int64_t end) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "grid_pool_cpu", [&] {
     if (max) {
-      segment_max(x.data_ptr<scalar_t>(), x.size(1), order.data(), idx_ptr.data_ptr<int64_t>(), cells, x.size(0),
+      segment_max(x.data_ptr<scalar_t>(), x.size(1), order.data(), idx_ptr, begin, end, x.size(0),
                   out.data_ptr<scalar_t>(), argmax);
     } else {
-      segment_mean(x.data_ptr<scalar_t>(), x.size(1), order.data(), idx_ptr.data_ptr<int64_t>(), cells, x.size(0),
+      segment_mean(x.data_ptr<scalar_t>(), x.size(1), order.data(), idx_ptr, begin, end, x.size(0),
                    out.data_ptr<scalar_t>());
     }
   });
@@ -212,23 +249,31 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
             at::empty({0, channels}, index)};
   }
 
-  Cells sorted = sort_points(grid.data_ptr<int64_t>(), offset.data_ptr<int64_t>(), n, clouds, stride);
+  const Divider divide(stride);
+  Cells sorted = sort_points(grid.data_ptr<int64_t>(), offset.data_ptr<int64_t>(), n, clouds, divide);
   at::Tensor idx_ptr = segment(sorted.key, index);
   const int64_t cells = idx_ptr.size(0) - 1;
   const int64_t* ptr = idx_ptr.data_ptr<int64_t>();
 
   at::Tensor cluster = cpu::empty({n}, index), head = cpu::empty({cells}, index);
   at::Tensor pooled_grid = cpu::empty({cells, 3}, index), new_offset = at::empty({clouds}, index);
+  at::Tensor pooled = cpu::empty({cells, channels}, feat.options());
+  at::Tensor argmax = cpu::empty({max && with_argmax ? cells : 0, channels}, index);
+  at::Tensor pooled_coord = cpu::empty({cells, 3}, coord.options());
   int64_t* cl = cluster.data_ptr<int64_t>();
   int64_t* hd = head.data_ptr<int64_t>();
   int64_t* pg = pooled_grid.data_ptr<int64_t>();
+  int64_t* arg = argmax.size(0) ? argmax.data_ptr<int64_t>() : nullptr;
   const int64_t* g = grid.data_ptr<int64_t>();
-  at::parallel_for(0, cells, 1024, [&](int64_t begin, int64_t end) {
+  // One parallel region for all per-cell work (see parallel.h).
+  at::parallel_for(0, cells, 64, [&](int64_t begin, int64_t end) {
     for (int64_t m = begin; m < end; ++m) {
       hd[m] = sorted.order[ptr[m]];
-      for (int a = 0; a < 3; ++a) pg[m * 3 + a] = g[hd[m] * 3 + a] / stride;
+      for (int a = 0; a < 3; ++a) pg[m * 3 + a] = divide(g[hd[m] * 3 + a]);
       for (int64_t j = ptr[m]; j < ptr[m + 1]; ++j) cl[sorted.order[j]] = m;
     }
+    reduce_cells(feat, sorted.order, ptr, max, pooled, arg, begin, end);
+    reduce_cells(coord, sorted.order, ptr, false, pooled_coord, nullptr, begin, end);
   });
   // Cells are sorted by cloud: new_offset[b] = number of cells of clouds <= b.
   for (int64_t b = 0; b < clouds; ++b) {
@@ -239,12 +284,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
     }
     new_offset.data_ptr<int64_t>()[b] = lo;
   }
-
-  at::Tensor pooled = cpu::empty({cells, channels}, feat.options());
-  at::Tensor argmax = cpu::empty({max && with_argmax ? cells : 0, channels}, index);
-  reduce_into(feat, sorted.order, idx_ptr, max, pooled, argmax.size(0) ? argmax.data_ptr<int64_t>() : nullptr);
-  at::Tensor pooled_coord = cpu::empty({cells, 3}, coord.options());
-  reduce_into(coord, sorted.order, idx_ptr, false, pooled_coord, nullptr);
   return {pooled, pooled_coord, pooled_grid, cluster, idx_ptr, head, new_offset, argmax};
 }
 

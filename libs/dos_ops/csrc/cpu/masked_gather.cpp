@@ -10,6 +10,7 @@
 #include "../checks.h"
 #include "../common/offsets.h"
 #include "memory.h"
+#include "parallel.h"
 
 namespace dos_ops {
 namespace cpu {
@@ -60,7 +61,7 @@ std::tuple<std::vector<at::Tensor>, at::Tensor, at::Tensor> masked_gather(const 
 
   const int64_t chunks = (n + kChunkRows - 1) / kChunkRows;
   std::vector<int64_t> chunk_start(chunks + 1, 0);
-  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, chunks, kLightPassRows / kChunkRows, [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       int64_t count = 0;
       for (int64_t i = c * kChunkRows, e = std::min(n, (c + 1) * kChunkRows); i < e; ++i) count += k[i];

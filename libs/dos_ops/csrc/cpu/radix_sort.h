@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "memory.h"
+#include "parallel.h"
 
 namespace dos_ops {
 namespace cpu {
@@ -17,7 +18,7 @@ constexpr int64_t kDigits = int64_t{1} << kDigitBits;
 // Sorts keys (and values alongside) in place; stable, so equal keys keep their input order.
 inline void radix_sort_pairs(Buffer<uint64_t>& keys, Buffer<int64_t>& values, int bits) {
   const int64_t n = keys.size();
-  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), n / 4096));
+  const int64_t parts = n < kLightPassRows ? 1 : at::get_num_threads();
   const int64_t part_rows = (n + parts - 1) / parts;
   Buffer<uint64_t> keys_tmp(n);
   Buffer<int64_t> values_tmp(n);

@@ -10,8 +10,15 @@ namespace cpu {
 
 constexpr int64_t kLanes = 16;
 
+// Forced inline so that callers compiled for AVX2 (sinkhorn_rows.h) get these loops in their ISA.
+#if defined(__GNUC__)
+#define DOS_ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define DOS_ALWAYS_INLINE inline
+#endif
+
 template <typename T>
-inline T dot(const T* __restrict a, const T* __restrict b, int64_t n) {
+DOS_ALWAYS_INLINE T dot(const T* __restrict a, const T* __restrict b, int64_t n) {
   T lanes[kLanes] = {};
   int64_t k = 0;
   for (; k + kLanes <= n; k += kLanes) {
@@ -24,7 +31,7 @@ inline T dot(const T* __restrict a, const T* __restrict b, int64_t n) {
 }
 
 template <typename T>
-inline T sum_of(const T* __restrict a, int64_t n) {
+DOS_ALWAYS_INLINE T sum_of(const T* __restrict a, int64_t n) {
   T lanes[kLanes] = {};
   int64_t k = 0;
   for (; k + kLanes <= n; k += kLanes) {
@@ -37,7 +44,7 @@ inline T sum_of(const T* __restrict a, int64_t n) {
 }
 
 template <typename T>
-inline T max_of(const T* __restrict a, int64_t n) {
+DOS_ALWAYS_INLINE T max_of(const T* __restrict a, int64_t n) {
   T lanes[kLanes];
   for (int64_t j = 0; j < kLanes; ++j) lanes[j] = a[0];
   int64_t k = 0;
@@ -50,7 +57,7 @@ inline T max_of(const T* __restrict a, int64_t n) {
 
 // y += alpha * x
 template <typename T>
-inline void axpy(T alpha, const T* __restrict x, T* __restrict y, int64_t n) {
+DOS_ALWAYS_INLINE void axpy(T alpha, const T* __restrict x, T* __restrict y, int64_t n) {
   for (int64_t k = 0; k < n; ++k) y[k] += alpha * x[k];
 }
 

@@ -17,7 +17,7 @@
 #include "../common/offsets.h"
 #include "../common/sinkhorn.h"
 #include "memory.h"
-#include "vector_math.h"
+#include "sinkhorn_rows.h"
 
 namespace dos_ops {
 namespace cpu {
@@ -46,15 +46,13 @@ struct Cloud {
     });
   }
 
-  // colsum[k] = sum over chunks of part[c, k], in chunk order.
+  // colsum[k] = sum over chunks of part[c, k], in chunk order (light: stays on this thread).
   void reduce_columns() {
-    at::parallel_for(0, cols, 256, [&](int64_t begin, int64_t end) {
-      for (int64_t k = begin; k < end; ++k) colsum[k] = 0;
-      for (int64_t c = 0; c < chunks; ++c) {
-        const acc_t* p = part.data() + c * cols;
-        for (int64_t k = begin; k < end; ++k) colsum[k] += p[k];
-      }
-    });
+    std::fill(colsum.begin(), colsum.end(), 0.0);
+    for (int64_t c = 0; c < chunks; ++c) {
+      const acc_t* p = part.data() + c * cols;
+      for (int64_t k = 0; k < cols; ++k) colsum[k] += p[k];
+    }
   }
 
   // Row scaling with column weights v, then the column sums of diag(u) E.
@@ -63,11 +61,7 @@ struct Cloud {
     for_chunks([&](int64_t c, int64_t begin, int64_t end) {
       acc_t* p = part.data() + c * cols;
       std::fill(p, p + cols, acc_t(0));
-      for (int64_t i = begin; i < end; ++i) {
-        const acc_t* e = E + i * cols;
-        u[i] = inv_rows / dot(e, v, cols);
-        axpy(u[i], e, p, cols);
-      }
+      for (int64_t i = begin; i < end; ++i) u[i] = round_row(E + i * cols, v, p, cols, inv_rows);
     });
     reduce_columns();
   }
@@ -89,22 +83,7 @@ void first_round(const in_t* logits, Cloud<acc_t>& cloud, const acc_t* shift, co
     acc_t* cm = colmax ? chunk_max.data() + c * cols : nullptr;
     if (cm) std::fill(cm, cm + cols, -INFINITY);
     for (int64_t i = begin; i < end; ++i) {
-      const in_t* l = logits + i * cols;
-      for (int64_t k = 0; k < cols; ++k) row[k] = static_cast<acc_t>(l[k]);
-      const acc_t a = max_of(row.data(), cols);
-      for (int64_t k = 0; k < cols; ++k) row[k] -= a;
-      if (cm) {
-        for (int64_t k = 0; k < cols; ++k) cm[k] = row[k] > cm[k] ? row[k] : cm[k];
-      }
-      acc_t* e = cloud.E + i * cols;
-      if (shift) {
-        for (int64_t k = 0; k < cols; ++k) e[k] = exp_nonpositive(row[k] - shift[k]);
-      } else {
-        for (int64_t k = 0; k < cols; ++k) e[k] = exp_nonpositive(row[k]);
-      }
-      const acc_t u = inv_rows / (v0 ? dot(e, v0, cols) : sum_of(e, cols));
-      cloud.u[i] = u;
-      axpy(u, e, p, cols);
+      cloud.u[i] = first_row(logits + i * cols, row.data(), cloud.E + i * cols, p, cm, shift, v0, cols, inv_rows);
     }
   });
   cloud.reduce_columns();
@@ -145,10 +124,8 @@ acc_t sinkhorn_cloud(const in_t* logits, acc_t* out, int64_t rows, int64_t cols,
   cloud.for_chunks([&](int64_t c, int64_t begin, int64_t end) {
     double error = 0;
     for (int64_t i = begin; i < end; ++i) {
-      acc_t* e = out + i * cols;
-      error += std::abs(static_cast<double>(cloud.u[i] * dot(e, v.data(), cols)) - inv_rows);
-      const acc_t ui = cloud.u[i];
-      for (int64_t k = 0; k < cols; ++k) e[k] = ui * e[k] * inv_colsum[k];
+      const acc_t marginal = final_row(out + i * cols, v.data(), inv_colsum.data(), cloud.u[i], cols);
+      error += std::abs(static_cast<double>(marginal) - inv_rows);
     }
     chunk_error[c] = error;
   });

@@ -113,6 +113,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
   const bool max = reduce == "max";
   const auto index = offset.options();
 
+  if (n > 0) {
+    const auto [lo, hi] = at::aminmax(grid);
+    check_grid_range(lo.item<int64_t>(), hi.item<int64_t>());
+  }
   const int end_bit = kCloudShift + bit_width(clouds - 1);
   at::Tensor key = at::empty({n}, index), order = at::empty({n}, index), segment = at::empty({n}, index);
   at::Tensor tmp_a = at::empty({n}, index), tmp_b = at::empty({n}, index);
