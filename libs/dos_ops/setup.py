@@ -40,10 +40,7 @@ def extension():
         return CppExtension(extra_compile_args={"cxx": cxx_flags}, **common)
     print(f"[dos_ops] building CPU and CUDA kernels (CUDA_HOME={CUDA_HOME})")
     common["sources"] += sources("cuda/*.cpp") + sources("cuda/*.cu")
-    nvcc_flags = ["-O3", "-std=c++17", "--expt-relaxed-constexpr"]
-    return CUDAExtension(
-        extra_compile_args={"cxx": cxx_flags + ["-DDOS_OPS_WITH_CUDA"], "nvcc": nvcc_flags}, **common
-    )
+    return CUDAExtension(extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3"]}, **common)
 
 
 setup(
