@@ -19,6 +19,7 @@
 #include "memory.h"
 #include "parallel.h"
 #include "radix_sort.h"
+#include "vector_math.h"
 
 namespace dos_ops {
 namespace cpu {
@@ -147,74 +148,97 @@ inline void prefetch_row(const void* row) {
 #endif
 }
 
-// out[m] = max over the cell's rows (NaN propagates); argmax (optional) = lowest row holding it.
-// The running argmax is a 32-bit position in the cell, so that it vectorises alongside the float
-// compare; rows of a cell are in input order, so a strict compare keeps the lowest row.
-template <typename scalar_t>
-void segment_max(const scalar_t* x, int64_t channels, const int64_t* order, const int64_t* idx_ptr, int64_t begin,
-                 int64_t end, int64_t rows, scalar_t* out, int64_t* argmax) {
+// Channels are reduced in blocks of kBlock held in local arrays, so that the compiler knows they
+// do not alias the input and vectorises the compare/select across the block. GCC would fully unroll
+// these short loops first and then fail to vectorise the unrolled selects, hence the pragma.
+constexpr int64_t kBlock = 16;
+#if defined(__GNUC__) && !defined(__clang__)
+#define DOS_VECTOR_LOOP _Pragma("GCC unroll 1")
+#else
+#define DOS_VECTOR_LOOP
+#endif
+
+// out[c0:c0+width] = max over the cell's rows (NaN propagates); arg (optional) = lowest row holding
+// it. The running argmax is a 32-bit position in the cell so that it vectorises with the float
+// compare; rows of a cell are in input order, so the strict compare keeps the lowest row.
+template <typename scalar_t, int64_t kWidth>
+DOS_ALWAYS_INLINE void max_block(const scalar_t* __restrict x, int64_t channels, int64_t c0, int64_t dynamic_width,
+                                 const int64_t* order, int64_t first, int64_t last, scalar_t* __restrict out,
+                                 int64_t* __restrict arg) {
   using acc_t = acc_type_t<scalar_t>;
-  {
-    std::vector<acc_t> best_buffer(channels);
-    std::vector<int32_t> pos_buffer(channels);
-    acc_t* __restrict best = best_buffer.data();
-    int32_t* __restrict pos = pos_buffer.data();
-    for (int64_t m = begin; m < end; ++m) {
-      const int64_t first = idx_ptr[m], last = idx_ptr[m + 1];
-      if (last + kPrefetchRows < rows) prefetch_row(x + order[last + kPrefetchRows] * channels);
-      const scalar_t* __restrict r = x + order[first] * channels;
-      for (int64_t c = 0; c < channels; ++c) {
-        best[c] = static_cast<acc_t>(r[c]);
-        pos[c] = 0;
+  const int64_t width = kWidth > 0 ? kWidth : dynamic_width;
+  acc_t best[kBlock];
+  int32_t pos[kBlock];
+  const scalar_t* __restrict r = x + order[first] * channels + c0;
+  for (int64_t c = 0; c < width; ++c) {
+    best[c] = static_cast<acc_t>(r[c]);
+    pos[c] = 0;
+  }
+  for (int64_t j = first + 1; j < last; ++j) {
+    r = x + order[j] * channels + c0;
+    if (arg) {
+      const int32_t here = static_cast<int32_t>(j - first);
+      DOS_VECTOR_LOOP
+      for (int64_t c = 0; c < width; ++c) {
+        const acc_t v = static_cast<acc_t>(r[c]);
+        const bool take = (v > best[c]) | ((v != v) & (best[c] == best[c]));
+        best[c] = take ? v : best[c];
+        pos[c] = take ? here : pos[c];
       }
-      for (int64_t j = first + 1; j < last; ++j) {
-        if (j + kPrefetchRows < rows) prefetch_row(x + order[j + kPrefetchRows] * channels);
-        r = x + order[j] * channels;
-        const int32_t here = static_cast<int32_t>(j - first);
-        if (argmax) {
-          for (int64_t c = 0; c < channels; ++c) {
-            const acc_t v = static_cast<acc_t>(r[c]);
-            const bool take = v > best[c] || (v != v && best[c] == best[c]);
-            best[c] = take ? v : best[c];
-            pos[c] = take ? here : pos[c];
-          }
-        } else {
-          for (int64_t c = 0; c < channels; ++c) {
-            const acc_t v = static_cast<acc_t>(r[c]);
-            best[c] = (v > best[c] || v != v) ? v : best[c];
-          }
-        }
-      }
-      scalar_t* __restrict o = out + m * channels;
-      for (int64_t c = 0; c < channels; ++c) o[c] = static_cast<scalar_t>(best[c]);
-      if (!argmax) continue;
-      int64_t* __restrict arg = argmax + m * channels;
-      if (last - first == 1) {
-        std::fill(arg, arg + channels, order[first]);
-      } else {
-        for (int64_t c = 0; c < channels; ++c) arg[c] = order[first + pos[c]];
+    } else {
+      DOS_VECTOR_LOOP
+      for (int64_t c = 0; c < width; ++c) {
+        const acc_t v = static_cast<acc_t>(r[c]);
+        best[c] = ((v > best[c]) | (v != v)) ? v : best[c];
       }
     }
   }
+  for (int64_t c = 0; c < width; ++c) out[c0 + c] = static_cast<scalar_t>(best[c]);
+  if (arg) {
+    for (int64_t c = 0; c < width; ++c) arg[c0 + c] = order[first + pos[c]];
+  }
 }
 
-template <typename scalar_t>
-void segment_mean(const scalar_t* x, int64_t channels, const int64_t* order, const int64_t* idx_ptr, int64_t begin,
-                  int64_t end, int64_t rows, scalar_t* out) {
+template <typename scalar_t, int64_t kWidth>
+DOS_ALWAYS_INLINE void mean_block(const scalar_t* __restrict x, int64_t channels, int64_t c0, int64_t dynamic_width,
+                                  const int64_t* order, int64_t first, int64_t last, scalar_t* __restrict out) {
   using acc_t = acc_type_t<scalar_t>;
-  {
-    std::vector<acc_t> sum_buffer(channels);
-    acc_t* __restrict sum = sum_buffer.data();
-    for (int64_t m = begin; m < end; ++m) {
-      std::fill(sum, sum + channels, acc_t(0));
-      for (int64_t j = idx_ptr[m]; j < idx_ptr[m + 1]; ++j) {
-        if (j + kPrefetchRows < rows) prefetch_row(x + order[j + kPrefetchRows] * channels);
-        const scalar_t* __restrict r = x + order[j] * channels;
-        for (int64_t c = 0; c < channels; ++c) sum[c] += static_cast<acc_t>(r[c]);
+  const int64_t width = kWidth > 0 ? kWidth : dynamic_width;
+  acc_t sum[kBlock] = {};
+  for (int64_t j = first; j < last; ++j) {
+    const scalar_t* __restrict r = x + order[j] * channels + c0;
+    DOS_VECTOR_LOOP
+    for (int64_t c = 0; c < width; ++c) sum[c] += static_cast<acc_t>(r[c]);
+  }
+  const acc_t inv = acc_t(1) / static_cast<acc_t>(last - first);
+  for (int64_t c = 0; c < width; ++c) out[c0 + c] = static_cast<scalar_t>(sum[c] * inv);
+}
+
+// Reduces cells [begin, end) of x [N, C] into out [M, C] (max with optional argmax, or mean).
+template <typename scalar_t>
+void segment_reduce(const scalar_t* x, int64_t channels, const int64_t* order, const int64_t* idx_ptr, int64_t begin,
+                    int64_t end, int64_t rows, bool max, scalar_t* out, int64_t* argmax) {
+  for (int64_t m = begin; m < end; ++m) {
+    const int64_t first = idx_ptr[m], last = idx_ptr[m + 1];
+    for (int64_t j = first; j < last && j + kPrefetchRows < rows; ++j) {
+      prefetch_row(x + order[j + kPrefetchRows] * channels);
+    }
+    scalar_t* o = out + m * channels;
+    int64_t* a = argmax ? argmax + m * channels : nullptr;
+    int64_t c0 = 0;
+    for (; c0 + kBlock <= channels; c0 += kBlock) {
+      if (max) {
+        max_block<scalar_t, kBlock>(x, channels, c0, kBlock, order, first, last, o, a);
+      } else {
+        mean_block<scalar_t, kBlock>(x, channels, c0, kBlock, order, first, last, o);
       }
-      const acc_t inv = acc_t(1) / static_cast<acc_t>(idx_ptr[m + 1] - idx_ptr[m]);
-      scalar_t* __restrict o = out + m * channels;
-      for (int64_t c = 0; c < channels; ++c) o[c] = static_cast<scalar_t>(sum[c] * inv);
+    }
+    if (c0 < channels) {
+      if (max) {
+        max_block<scalar_t, 0>(x, channels, c0, channels - c0, order, first, last, o, a);
+      } else {
+        mean_block<scalar_t, 0>(x, channels, c0, channels - c0, order, first, last, o);
+      }
     }
   }
 }
@@ -223,13 +247,8 @@ void segment_mean(const scalar_t* x, int64_t channels, const int64_t* order, con
 void reduce_cells(const at::Tensor& x, const Buffer<int64_t>& order, const int64_t* idx_ptr, bool max,
                   const at::Tensor& out, int64_t* argmax, int64_t begin, int64_t end) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "grid_pool_cpu", [&] {
-    if (max) {
-      segment_max(x.data_ptr<scalar_t>(), x.size(1), order.data(), idx_ptr, begin, end, x.size(0),
-                  out.data_ptr<scalar_t>(), argmax);
-    } else {
-      segment_mean(x.data_ptr<scalar_t>(), x.size(1), order.data(), idx_ptr, begin, end, x.size(0),
-                   out.data_ptr<scalar_t>());
-    }
+    segment_reduce(x.data_ptr<scalar_t>(), x.size(1), order.data(), idx_ptr, begin, end, x.size(0), max,
+                   out.data_ptr<scalar_t>(), argmax);
   });
 }
 
@@ -299,7 +318,9 @@ at::Tensor grid_pool_max_backward(const at::Tensor& grad_in, const at::Tensor& a
     scalar_t* o = out.data_ptr<scalar_t>();
     // Every input row belongs to one cell, so distinct cells never write the same element.
     at::parallel_for(0, cells, 256, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin * channels; i < end * channels; ++i) o[arg[i] * channels + i % channels] = g[i];
+      for (int64_t m = begin; m < end; ++m) {
+        for (int64_t c = 0; c < channels; ++c) o[arg[m * channels + c] * channels + c] = g[m * channels + c];
+      }
     });
   });
   return out;
