@@ -16,7 +16,8 @@
 
 namespace dos_ops {
 
-// Zipf prior w_k = k^-alpha / sum_r r^-alpha for ranks k = 1..K; `norm` is sum_r r^-alpha.
+// Unnormalised Zipf weight of 0-based column k, i.e. rank^-alpha with rank = k + 1; the prior
+// w_k = rank^-alpha / sum_r r^-alpha divides these by their sum.
 HOST_DEVICE_INLINE double zipf_weight(int64_t k, double alpha) { return pow(static_cast<double>(k + 1), -alpha); }
 
 // exp(x) for x <= 0, branch-free so that the CPU loops vectorise (Cephes polynomial, ~2 ulp; the
