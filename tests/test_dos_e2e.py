@@ -28,19 +28,19 @@ def test_pretrain_probe_test(tmp_path):
     pre, lin = tmp_path / "pre", tmp_path / "lin"
     log = run([
         "tools/train.py", "--config-file", "configs/semantic_kitti/pretrain-dos-tiny.py", "--options",
-        f"save_path={pre}", f"data.train.data_root={data}", "max_steps=3", "save_interval=3",
+        f"save_path={pre}", f"data.train.data_root={data}", "max_steps=4", "save_interval=4",
         "log_interval=1", "num_worker=0", "seed=0",
     ])  # fmt: skip
     assert "loss_same" in log and "loss_cross" in log
     ckpt = torch.load(pre / "model" / "model_last.pth", weights_only=True)
-    assert ckpt["step"] == 3
+    assert ckpt["step"] == 4
     assert any(k.startswith("teacher.backbone.") for k in ckpt["model"])
 
     log = run([
         "tools/train.py", "--config-file", "configs/semantic_kitti/semseg-dos-lin-tiny.py", "--options",
         f"save_path={lin}", f"weight={pre / 'model' / 'model_last.pth'}", f"data.train.data_root={data}",
-        f"data.val.data_root={data}", f"data.test.data_root={data}", "max_steps=2", "save_interval=2",
-        "eval_interval=2", "num_worker=0", "seed=0",
+        f"data.val.data_root={data}", f"data.test.data_root={data}", "max_steps=4", "save_interval=4",
+        "eval_interval=4", "num_worker=0", "seed=0",
     ])  # fmt: skip
     assert "mIoU" in log
     probe = torch.load(lin / "model" / "model_last.pth", weights_only=True)["model"]
