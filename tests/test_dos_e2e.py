@@ -51,7 +51,7 @@ def test_pretrain_probe_test(tmp_path):
 
     run([
         "tools/test.py", "--config-file", str(lin / "config.py"), "--options",
-        f"weight={lin / 'model' / 'model_last.pth'}", f"save_path={lin / 'test'}", "key_map=None",
+        f"weight={lin / 'model' / 'model_last.pth'}", f"save_path={lin / 'test'}",
     ])  # fmt: skip
     metrics = json.loads((lin / "test" / "metrics.json").read_text())
     assert 0.0 <= metrics["mIoU"] <= 1.0

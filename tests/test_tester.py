@@ -88,3 +88,18 @@ def test_missing_weight_is_a_clear_error(tmp_path):
     cfg.weight = str(tmp_path / "nope.pth")
     with pytest.raises(FileNotFoundError, match="nope.pth"):
         SemSegTester(cfg)
+
+
+def test_training_key_map_is_not_applied_to_the_trained_checkpoint(tmp_path):
+    # A probe config maps a pretraining checkpoint into the model ("teacher.backbone." -> ...);
+    # tools/test.py loads the probe's own checkpoint, whose keys that map does not match.
+    torch.manual_seed(0)
+    model = ToySegmentor(teacher=True).eval()
+    weight = str(tmp_path / "model_last.pth")
+    save_checkpoint(weight, dict(model=model.state_dict(), step=3))
+    options = [f"weight={weight}", "key_map={'pretrained.encoder.': 'encoder.'}"]
+    cfg = load_config(write_toy_config(str(tmp_path / "cfg.py"), str(tmp_path / "out")), options)
+    metrics = SemSegTester(cfg).test()
+    assert 0.0 <= metrics["allAcc"] <= 1.0
+    with pytest.raises(ValueError, match="matched no checkpoint key"):
+        SemSegTester(cfg, key_map={"pretrained.encoder.": "encoder."})

@@ -3,7 +3,7 @@
 # concatenated (32+64+128+256+512 = 992 channels), and one linear layer is trained.
 # sh tools/train.sh -d semantic_kitti -c semseg-dos-lin -n dos-lin -w exp/semantic_kitti/dos-base/model/model_last.pth
 # Test:  python tools/test.py --config-file exp/semantic_kitti/dos-lin/config.py \
-#            --options weight=exp/semantic_kitti/dos-lin/model/model_last.pth save_path=exp/semantic_kitti/dos-lin key_map=None
+#            --options weight=exp/semantic_kitti/dos-lin/model/model_last.pth save_path=exp/semantic_kitti/dos-lin/test
 _base_ = ["../_base_/default_runtime.py", "../_base_/models/ptv3-base.py"]
 
 _grid_size = 0.05

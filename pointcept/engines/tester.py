@@ -34,21 +34,34 @@ class SemSegTester:
 
     Args:
         cfg: the full config (``model``, ``data.test``, ``data.num_classes``, ``weight``,
-            ``save_path``, optional ``key_map``, ``amp_dtype``, ``device``, ``seed``).
+            ``save_path``, ``amp_dtype``, ``device``, ``seed``).
         fragment_batch_size: fragments per forward pass.
         save_predictions: write ``dataset.save_prediction(pred, name, <save_path>/result)`` per scan.
         model: an already built model (e.g. the trainer's); ``cfg.weight`` is then optional.
+        key_map: prefix renames applied when loading ``cfg.weight`` (``test.key_map``). The
+            top-level ``key_map`` is not used: it maps a *pretraining* checkpoint into the model
+            at the start of training, while ``cfg.weight`` here is the trained model itself.
 
     ``test()`` returns the metrics dict of :func:`metrics.summarize` and writes it, with per-class
     IoU by name, to ``<save_path>/metrics.json``.
     """
 
-    def __init__(self, cfg, fragment_batch_size: int = 4, save_predictions: bool = True, model=None):
+    def __init__(
+        self,
+        cfg,
+        fragment_batch_size: int = 4,
+        save_predictions: bool = True,
+        model=None,
+        key_map: dict | None = None,
+    ):
         if fragment_batch_size <= 0:
             raise ValueError(f"fragment_batch_size must be positive, got {fragment_batch_size}")
         self.cfg = cfg
         self.fragment_batch_size = fragment_batch_size
         self.save_predictions = save_predictions
+        # The top-level key_map initialises training from another model (e.g. a DOS checkpoint);
+        # the tester loads the trained model itself, so it takes its own (usually none).
+        self.key_map = key_map
         self.device = select_device(cfg.get("device"))
         init_distributed(self.device)
         self.logger = get_logger(log_file=os.path.join(cfg.save_path, "test.log"))
@@ -66,7 +79,7 @@ class SemSegTester:
         model = build_model(self.cfg.model)
         self.logger.info(f"loading weights from {self.cfg.weight}")
         ckpt = load_checkpoint(self.cfg.weight)
-        load_weights(model, extract_state_dict(ckpt), key_map=self.cfg.get("key_map"), strict=True)
+        load_weights(model, extract_state_dict(ckpt), key_map=self.key_map, strict=True)
         return model.to(self.device)
 
     def build_dataset(self):
