@@ -126,7 +126,7 @@ def test_amp_resolution_on_cpu():
         assert (x @ x).dtype == torch.float32
 
 
-@pytest.mark.parametrize("total_steps", [4, 5, 20])
+@pytest.mark.parametrize("total_steps", [2, 3, 4, 5, 20])
 def test_one_cycle_short_runs_do_not_divide_by_zero(total_steps):
     # torch's OneCycleLR divides by the warm-up length; pct_start=0.05 of a 20-step run is zero steps.
 
@@ -139,11 +139,11 @@ def test_one_cycle_short_runs_do_not_divide_by_zero(total_steps):
         sched.step()
         lrs.append(opt.param_groups[0]["lr"])
     assert all(math.isfinite(lr) for lr in lrs)
-    assert max(lrs) <= 1.0 + 1e-9 and lrs[-1] < 0.05
+    assert max(lrs) <= 1.0 + 1e-9 and lrs[-1] < 0.1
 
 
 def test_one_cycle_rejects_tiny_runs():
 
     opt = torch.optim.AdamW(torch.nn.Linear(2, 2).parameters(), lr=1.0)
-    with pytest.raises(ValueError, match="total_steps >= 4"):
-        OneCycleLR(opt, total_steps=3)
+    with pytest.raises(ValueError, match="total_steps >= 2"):
+        OneCycleLR(opt, total_steps=1)

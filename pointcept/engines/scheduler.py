@@ -32,23 +32,19 @@ def cosine_schedule(
 class OneCycleLR(torch.optim.lr_scheduler.OneCycleLR):
     """``torch.optim.lr_scheduler.OneCycleLR``; ``max_lr`` defaults to each param group's ``lr``.
 
-    For short runs (smoke tests, demos) ``pct_start`` is raised so that each phase spans at least
-    two steps: torch divides by the length of the warm-up phase and fails on a zero-length one.
+    For short runs (smoke tests, demos) ``pct_start`` is clamped so that both phases are at least
+    half a step long: torch divides by the length of each phase and fails on a zero-length one.
     """
 
     def __init__(
-        self,
-        optimizer: torch.optim.Optimizer,
-        total_steps: int,
-        max_lr=None,
-        pct_start: float = 0.3,
-        **kwargs,
+        self, optimizer: torch.optim.Optimizer, total_steps: int, max_lr=None, pct_start: float = 0.3, **kwargs
     ):
-        if total_steps < 4:
-            raise ValueError(f"OneCycleLR needs total_steps >= 4, got {total_steps}")
+        if total_steps < 2:
+            raise ValueError(f"OneCycleLR needs total_steps >= 2, got {total_steps}")
         if max_lr is None:
             max_lr = [g["lr"] for g in optimizer.param_groups]
-        pct_start = min(max(pct_start, 2.0 / (total_steps - 1)), 1.0 - 2.0 / (total_steps - 1))
+        # Phase 1 ends at pct_start * T - 1 and phase 2 at T - 1 (torch's step indexing).
+        pct_start = min(max(pct_start, 1.5 / total_steps), 1.0 - 0.5 / total_steps)
         super().__init__(optimizer, max_lr=max_lr, total_steps=total_steps, pct_start=pct_start, **kwargs)
 
 
