@@ -3,6 +3,8 @@
 import torch
 from torch import nn
 
+from .structure import import_spconv
+
 
 class DropPath(nn.Module):
     """Stochastic depth per cloud (Huang et al., ECCV 2016).
@@ -56,7 +58,7 @@ class SubMConv3d(nn.Module):
         self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True, indice_key=None
     ):
         super().__init__()
-        import spconv.pytorch as spconv
+        spconv = import_spconv()
 
         self.conv = spconv.SubMConv3d(
             in_channels, out_channels, kernel_size, bias=False, indice_key=indice_key

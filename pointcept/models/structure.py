@@ -25,11 +25,25 @@ A missing key raises ``AttributeError``/``KeyError`` (unlike Pointcept's addict-
 typos fail loudly.
 """
 
+import warnings
+
 import torch
 
 from pointcept.utils.offsets import batch2offset, offset2batch
 
 from .serialization import ORDERS, check_depth, encode
+
+
+def import_spconv():
+    """``spconv.pytorch``, imported on first use (it is heavy and optional for data-only users).
+
+    spconv 2.3 decorates its functions with the deprecated ``torch.cuda.amp.custom_fwd``, which
+    prints one FutureWarning per function at import time; they say nothing about our code.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import spconv.pytorch as spconv
+    return spconv
 
 
 class Point(dict):
@@ -111,8 +125,7 @@ class Point(dict):
         Returns:
             self, with ``sparse_shape`` (list[int]) and ``sparse_conv_feat`` set.
         """
-        import spconv.pytorch as spconv
-
+        spconv = import_spconv()
         for key in ("grid_coord", "feat"):
             if key not in self:
                 raise ValueError(f"Point.sparsify needs '{key}'")
