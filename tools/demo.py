@@ -3,9 +3,11 @@
 1. ``tools/generate_demo_data.py``: synthetic 64-beam scans in the SemanticKITTI format;
 2. ``tools/train.sh -c pretrain-dos-tiny``: DOS pretraining of a tiny PTv3 encoder;
 3. ``tools/train.sh -c semseg-dos-lin-tiny``: linear probe on the frozen pretrained encoder;
-4. ``tools/test.py``: fragment-voted evaluation of the probe on the val sequence, per-class table.
+4. ``tools/test.py``: fragment-voted evaluation of the probe on the val sequence, per-class table;
+5. steps 3-4 again for the same encoder left at its random initialisation, the baseline that
+   pretraining has to beat (skip with ``--no-baseline``).
 
-    python tools/demo.py [--exp-prefix demo] [--pretrain-steps N] [--probe-steps N] [--fresh]
+    python tools/demo.py [--exp-prefix demo] [--pretrain-steps N] [--probe-steps N] [--fresh] [--no-baseline]
 
 Each step's full log is in its experiment folder under ``exp/semantic_kitti/``.
 """
@@ -39,6 +41,9 @@ def main() -> None:
     p.add_argument("--pretrain-steps", type=int, default=None, help="override max_steps of the pretraining")
     p.add_argument("--probe-steps", type=int, default=None, help="override max_steps of the linear probe")
     p.add_argument("--fresh", action="store_true", help="regenerate the demo data even if it exists")
+    p.add_argument(
+        "--no-baseline", action="store_true", help="skip the probe of a randomly initialised encoder"
+    )
     args = p.parse_args()
 
     times = {}
@@ -49,49 +54,62 @@ def main() -> None:
     else:
         print(f"demo data already in {DATA_ROOT} (use --fresh to regenerate)")
 
-    pre, lin = f"{args.exp_prefix}-pretrain", f"{args.exp_prefix}-lin"
-    pre_dir, lin_dir = f"exp/semantic_kitti/{pre}", f"exp/semantic_kitti/{lin}"
-    extra = ["--", "--options"]
-    pre_opts = extra + (
-        [f"max_steps={args.pretrain_steps}", f"save_interval={args.pretrain_steps}"]
-        if args.pretrain_steps
-        else []
-    )
+    pre = f"{args.exp_prefix}-pretrain"
+    pre_dir = f"exp/semantic_kitti/{pre}"
+    pre_opts = ["seed=0"]
+    if args.pretrain_steps:
+        pre_opts += [f"max_steps={args.pretrain_steps}", f"save_interval={args.pretrain_steps}"]
     times["pretrain"] = run(
         "DOS pretraining",
-        ["sh", "tools/train.sh", "-d", "semantic_kitti", "-c", "pretrain-dos-tiny", "-n", pre]
-        + (pre_opts if args.pretrain_steps else []),
-    )
-    lin_opts = extra + (
         [
-            f"max_steps={args.probe_steps}",
-            f"eval_interval={args.probe_steps}",
-            f"save_interval={args.probe_steps}",
+            "sh",
+            "tools/train.sh",
+            "-d",
+            "semantic_kitti",
+            "-c",
+            "pretrain-dos-tiny",
+            "-n",
+            pre,
+            "--",
+            "--options",
         ]
-        if args.probe_steps
-        else []
+        + pre_opts,
     )
-    times["probe"] = run(
-        "linear probe",
-        ["sh", "tools/train.sh", "-d", "semantic_kitti", "-c", "semseg-dos-lin-tiny", "-n", lin,
-         "-w", f"{pre_dir}/model/model_last.pth"] + (lin_opts if args.probe_steps else []),
-    )  # fmt: skip
-    times["test"] = run(
-        "evaluation (tools/test.py)",
-        [sys.executable, "tools/test.py", "--config-file", f"{lin_dir}/config.py", "--options",
-         f"weight={lin_dir}/model/model_last.pth", f"save_path={lin_dir}/test"],
-    )  # fmt: skip
 
-    with open(os.path.join(ROOT, lin_dir, "test", "metrics.json")) as f:
-        metrics = json.load(f)
-    summary = ", ".join(f"{k} {metrics[k]:.4f}" for k in ("mIoU", "mAcc", "allAcc") if k in metrics)
-    print(f"\ndemo finished: {summary}")
+    probe_opts = ["seed=0"]
+    if args.probe_steps:
+        probe_opts.append(f"max_steps={args.probe_steps}")
+        probe_opts += [f"eval_interval={args.probe_steps}", f"save_interval={args.probe_steps}"]
+    arms = {"DOS-pretrained": ["-w", f"{pre_dir}/model/model_last.pth"]}
+    if not args.no_baseline:
+        arms["random init"] = []  # the same frozen encoder, never trained: what pretraining must beat
+    results = {}
+    for arm, weight in arms.items():
+        name = f"{args.exp_prefix}-lin" if weight else f"{args.exp_prefix}-lin-random"
+        lin_dir = f"exp/semantic_kitti/{name}"
+        times[f"probe ({arm})"] = run(
+            f"linear probe of the {arm} encoder",
+            ["sh", "tools/train.sh", "-d", "semantic_kitti", "-c", "semseg-dos-lin-tiny", "-n", name, *weight,
+             "--", "--options", *probe_opts],
+        )  # fmt: skip
+        times[f"test ({arm})"] = run(
+            f"evaluation of the {arm} probe (tools/test.py)",
+            [sys.executable, "tools/test.py", "--config-file", f"{lin_dir}/config.py", "--options",
+             f"weight={lin_dir}/model/model_last.pth", f"save_path={lin_dir}/test"],
+        )  # fmt: skip
+        with open(os.path.join(ROOT, lin_dir, "test", "metrics.json")) as f:
+            results[arm] = (lin_dir, json.load(f))
+
+    print("\ndemo finished: linear probe on the held-out demo scans (sequence 08)")
+    print(f"  {'encoder':<16} {'mIoU':>7} {'mAcc':>7} {'allAcc':>7}  predictions")
+    for arm, (lin_dir, m) in results.items():
+        print(f"  {arm:<16} {m['mIoU']:7.4f} {m['mAcc']:7.4f} {m['allAcc']:7.4f}  {lin_dir}/test")
     print(
         "time: "
         + ", ".join(f"{k} {v:.0f} s" for k, v in times.items())
         + f", total {sum(times.values()):.0f} s"
     )
-    print(f"predictions: {lin_dir}/test; logs and tensorboard events: {pre_dir}, {lin_dir}")
+    print(f"logs and tensorboard events: {pre_dir} and the probe folders above")
 
 
 if __name__ == "__main__":
