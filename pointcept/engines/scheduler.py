@@ -37,7 +37,12 @@ class OneCycleLR(torch.optim.lr_scheduler.OneCycleLR):
     """
 
     def __init__(
-        self, optimizer: torch.optim.Optimizer, total_steps: int, max_lr=None, pct_start: float = 0.3, **kwargs
+        self,
+        optimizer: torch.optim.Optimizer,
+        total_steps: int,
+        max_lr=None,
+        pct_start: float = 0.3,
+        **kwargs,
     ):
         if total_steps < 2:
             raise ValueError(f"OneCycleLR needs total_steps >= 2, got {total_steps}")
