@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
+from real_data import REAL_DATA as REAL
 
 from pointcept.datasets import build_dataset
 from pointcept.datasets.formats import pose_matrix, read_lidarseg, read_pcd_bin, sweep_to_keyframe
@@ -16,7 +17,6 @@ from pointcept.datasets.preprocessing.nuscenes_info import (
     write_nuscenes_infos,
 )
 
-REAL = os.environ.get("DOS_REAL_DATA", "/work/shared/data/real")
 NUSC = os.path.join(REAL, "nuscenes")
 FRAGMENT = os.path.join(REAL, "nuscenes_lidarseg_fragment")
 KEY_SAMPLE = "samples/LIDAR_TOP/n015-2018-07-24-11-22-45+0800__LIDAR_TOP__1532402927647951.pcd.bin"

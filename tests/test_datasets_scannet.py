@@ -3,6 +3,7 @@ import os
 
 import numpy as np
 import pytest
+from real_data import REAL_DATA as REAL
 
 from pointcept.datasets import ScanNet200Dataset, ScanNetDataset, build_dataset
 from pointcept.datasets.label_maps import (
@@ -14,7 +15,6 @@ from pointcept.datasets.label_maps import (
 )
 from pointcept.datasets.preprocessing.normals import estimate_normals
 
-REAL = os.environ.get("DOS_REAL_DATA", "/work/shared/data/real")
 SCANNET = os.path.join(REAL, "scannet", "scannet_train_instance_data")
 SCENES = {"scene0000_00": 81369, "scene0000_01": 80583, "scene0000_02": 86001}
 needs_real = pytest.mark.skipif(

@@ -4,10 +4,10 @@ import os
 import numpy as np
 import pytest
 import torch
+from real_data import REAL_DATA as REAL
 
 from pointcept.datasets import SemanticKITTIDataset, build_dataset, collate_fn
 
-REAL = os.environ.get("DOS_REAL_DATA", "/work/shared/data/real")
 KITTI = os.path.join(REAL, "semantic_kitti")
 KITTI_UNLABELLED = os.path.join(REAL, "semantic_kitti_unlabelled")
 needs_real = pytest.mark.skipif(

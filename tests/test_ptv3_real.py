@@ -1,17 +1,15 @@
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from real_data import REAL_DATA
 
 from pointcept.models import build_model
 from pointcept.utils.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
-SCAN = Path(os.environ.get("DOS_REAL_DATA", "/work/shared/data/real")) / (
-    "semantic_kitti/dataset/sequences/00/velodyne/000000.bin"
-)
+SCAN = Path(REAL_DATA) / "semantic_kitti/dataset/sequences/00/velodyne/000000.bin"
 
 
 def grid_sampled_scan(path: Path, grid_size: float = 0.05, num_points: int = 20000) -> dict:
