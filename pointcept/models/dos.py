@@ -11,30 +11,16 @@ switches that turn it into its baselines.
 """
 
 import copy
-from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from pointcept.models.builder import MODELS, build_model
+from pointcept.models.dos_cells import Cells, encode_cells, match_cells
 from pointcept.models.dos_head import DOSHead
 from pointcept.models.dos_loss import Term, distill_term, segment_log_softmax
-from pointcept.models.masking import block_mask, check_mask_args
-from pointcept.models.matching import match_by_key, nearest_neighbor
-from pointcept.models.upcast import upcast
-from pointcept.ops import masked_gather, zipf_prior
-from pointcept.utils.offsets import offset2batch
-
-
-class _Cells(NamedTuple):
-    """Features of one network on one view at the distillation level (M cells)."""
-
-    logits: torch.Tensor  # (M, K) float32 cosines with the prototypes
-    batch: torch.Tensor  # (M,) int64
-    grid_coord: torch.Tensor  # (M, 3) int64, in distillation-level units
-    origin_coord: torch.Tensor  # (M, 3) float, mean pre-augmentation coordinate of the cell
-    point_cell: torch.Tensor  # (N_in,) int64, cell of every input row of the network
-    num_clouds: int
+from pointcept.models.masking import backbone_input, block_mask, check_mask_args, masked_input
+from pointcept.ops import zipf_prior
 
 
 @MODELS.register_module()
@@ -199,12 +185,11 @@ class DOS(nn.Module):
             raise ValueError("DOS: both views must hold the same number of clouds")
 
         with torch.no_grad():
-            teachers = [self._encode(self.teacher, self._full_input(v), v["origin_coord"]) for v in views]
+            teachers = [self._encode(self.teacher, v) for v in views]
         students, kept = [], []
         for view in views:
             keep = block_mask(view["origin_coord"], view["offset"], mask_size, mask_ratio)
-            inputs, origin = self._student_input(view, keep)
-            students.append(self._encode(self.student, inputs, origin))
+            students.append(self._encode(self.student, view, keep))
             kept.append(keep)
 
         same = [self._term(students[i], teachers[i], tau_t, same_view=True) for i in range(2)]
@@ -251,10 +236,9 @@ class DOS(nn.Module):
             columns sum to 1 per cloud) and ``student_softmap`` (Tensor[M_s, K], softmax over the
             student cells of each cloud).
         """
-        teacher = self._encode(self.teacher, self._full_input(view), view["origin_coord"])
+        teacher = self._encode(self.teacher, view)
         keep = block_mask(view["origin_coord"], view["offset"], mask_size, mask_ratio)
-        inputs, origin = self._student_input(view, keep)
-        student = self._encode(self.student, inputs, origin)
+        student = self._encode(self.student, view, keep)
         # Every student cell has a same-view teacher cell, so the term's target covers all of them.
         target = self._term(student, teacher, tau_t, same_view=True).target
         softmap = segment_log_softmax(student.logits / self.tau_s, student.batch, student.num_clouds).exp()
@@ -272,52 +256,16 @@ class DOS(nn.Module):
             student_softmap=softmap,
         )
 
-    @staticmethod
-    def _full_input(view: dict) -> dict:
-        return dict(
-            coord=view["coord"], grid_coord=view["grid_coord"], feat=view["feat"], offset=view["offset"]
-        )
+    def _encode(self, network: nn.ModuleDict, view: dict, keep: torch.Tensor | None = None) -> Cells:
+        """Cells of ``network`` on the whole ``view`` (``keep=None``) or on the student input under ``keep``."""
+        if keep is None:
+            return encode_cells(network, backbone_input(view), view["origin_coord"], self.distill_level)
+        inputs, origin = masked_input(view, keep, remove=self.observable_only)
+        return encode_cells(network, inputs, origin, self.distill_level)
 
-    def _student_input(self, view: dict, keep: torch.Tensor) -> tuple[dict, torch.Tensor]:
-        """Student backbone input and the matching origin_coord rows."""
-        if not self.observable_only:
-            inputs = self._full_input(view)
-            inputs["mask"] = ~keep
-            return inputs, view["origin_coord"]
-        (coord, grid_coord, feat, origin), _, offset = masked_gather(
-            [view["coord"], view["grid_coord"], view["feat"], view["origin_coord"]], keep, view["offset"]
-        )
-        return dict(coord=coord, grid_coord=grid_coord, feat=feat, offset=offset), origin
-
-    def _encode(self, network: nn.ModuleDict, inputs: dict, origin_coord: torch.Tensor) -> _Cells:
-        num_points = inputs["coord"].shape[0]
-        num_clouds = inputs["offset"].numel()
-        point = upcast(network["backbone"](inputs), self.distill_level)
-        cell = _input_to_cells(point, num_points)
-        num_cells = point["feat"].shape[0]
-        count = torch.bincount(cell, minlength=num_cells).clamp_min(1)
-        origin_sum = origin_coord.new_zeros((num_cells, 3)).index_add(0, cell, origin_coord)
-        logits = network["head"](point["feat"]).float()
-        return _Cells(
-            logits=logits,
-            batch=offset2batch(point["offset"]),
-            grid_coord=point["grid_coord"],
-            origin_coord=origin_sum / count[:, None],
-            point_cell=cell,
-            num_clouds=num_clouds,
-        )
-
-    def _term(self, student: _Cells, teacher: _Cells, tau_t: float, same_view: bool) -> Term:
-        """Match the student cells to the teacher's (by key or by nearest neighbour) and distil."""
-        if same_view:
-            index = match_by_key(student.batch, student.grid_coord, teacher.batch, teacher.grid_coord)
-            # grid_coord is computed once per view before masking, so every student cell exists
-            # in the teacher's (full-view) hierarchy under the same key.
-            assert bool((index >= 0).all()), "student cell missing from the teacher of the same view"
-        else:
-            index, _ = nearest_neighbor(
-                student.origin_coord, student.batch, teacher.origin_coord, teacher.batch, self.match_radius
-            )
+    def _term(self, student: Cells, teacher: Cells, tau_t: float, same_view: bool) -> Term:
+        """Distil the teacher into the student at the student cells matched to teacher cells."""
+        index = match_cells(student, teacher, same_view, self.match_radius)
         return distill_term(
             student.logits,
             student.batch,
@@ -330,20 +278,3 @@ class DOS(nn.Module):
             self.sinkhorn_iters,
             self.target,
         )
-
-
-def _input_to_cells(point, num_points: int) -> torch.Tensor:
-    """Cell (row of ``point``) of every backbone input row, composed along the pooling chain.
-
-    Returns:
-        Tensor[num_points] int64.
-    """
-    cell = None
-    while "pooling_parent" in point and point["pooling_parent"] is not None:
-        inverse = point["pooling_inverse"]
-        cell = inverse if cell is None else cell[inverse]
-        point = point["pooling_parent"]
-    if cell is None:
-        cell = torch.arange(point["feat"].shape[0], device=point["feat"].device)
-    assert cell.numel() == num_points, "the backbone changed the number of input rows"
-    return cell

@@ -3,6 +3,7 @@
 import torch
 
 from pointcept.models.matching import pack_keys
+from pointcept.ops import masked_gather
 from pointcept.utils.offsets import offset2batch
 
 
@@ -65,3 +66,23 @@ def block_mask(
     num_masked = torch.minimum(torch.round(cubes_per_cloud * mask_ratio).long(), cubes_per_cloud - 1)
     cube_masked = rank < num_masked[cube_batch]
     return ~cube_masked[cube_of_point]
+
+
+def backbone_input(view: dict) -> dict:
+    """Backbone input of a whole collated view: its ``coord``, ``grid_coord``, ``feat``, ``offset``."""
+    return dict(coord=view["coord"], grid_coord=view["grid_coord"], feat=view["feat"], offset=view["offset"])
+
+
+def masked_input(view: dict, keep: torch.Tensor, remove: bool = True) -> tuple[dict, torch.Tensor]:
+    """Backbone input of a view under the mask ``keep`` (Tensor[N] bool), and its rows' ``origin_coord``.
+
+    ``remove=True`` drops the masked points (``masked_gather`` compacts every per-point array in one
+    pass and shrinks the offsets); ``remove=False`` keeps them and sets ``mask = ~keep`` for a
+    backbone with a mask token.
+    """
+    if not remove:
+        return dict(backbone_input(view), mask=~keep), view["origin_coord"]
+    (coord, grid_coord, feat, origin), _, offset = masked_gather(
+        [view["coord"], view["grid_coord"], view["feat"], view["origin_coord"]], keep, view["offset"]
+    )
+    return dict(coord=coord, grid_coord=grid_coord, feat=feat, offset=offset), origin
