@@ -387,3 +387,23 @@ def test_tiny_ptv3_config_forward_backward():
     model.update_teacher(0.5)
     moved = [not torch.equal(a, b) for a, b in zip(before, model.teacher.parameters())]
     assert any(moved)
+
+
+def test_cells_average_origin_coord_over_their_input_points():
+    """A cell's origin_coord is the plain mean over its input points (not a mean of child means)."""
+    from pointcept.models.dos_cells import encode_cells
+    from pointcept.models.masking import backbone_input
+
+    model = make_model(distill_level=2, head_in_channels=16)
+    view = make_batch()["view1"]
+    view["origin_coord"] = view["origin_coord"] + torch.rand(len(view["origin_coord"]), 3)
+    with torch.no_grad():
+        cells = encode_cells(model.teacher, backbone_input(view), view["origin_coord"], distill_level=2)
+    assert cells.logits.shape == (len(cells.batch), 24) and len(cells.point_cell) == len(view["coord"])
+    num_cells = len(cells.batch)
+    expected = torch.stack([view["origin_coord"][cells.point_cell == c].mean(0) for c in range(num_cells)])
+    torch.testing.assert_close(cells.origin_coord, expected)
+    # Level-2 cells of the tiny encoder are the points' grid cells divided by 4.
+    cloud = torch.repeat_interleave(torch.arange(2), torch.diff(view["offset"], prepend=torch.tensor([0])))
+    torch.testing.assert_close(cells.grid_coord[cells.point_cell], view["grid_coord"] // 4)
+    torch.testing.assert_close(cells.batch[cells.point_cell], cloud)
