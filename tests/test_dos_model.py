@@ -5,8 +5,11 @@ import torch
 from torch import nn
 
 import pointcept.models.dos as dos_module
-from pointcept.models.dos import DOS, block_mask, segment_log_softmax
+import pointcept.models.dos_loss as loss_module
+from pointcept.models.dos import DOS
 from pointcept.models.dos_head import DOSHead
+from pointcept.models.dos_loss import segment_log_softmax
+from pointcept.models.masking import block_mask
 from pointcept.models.structure import Point
 from pointcept.ops import grid_pool
 
@@ -87,6 +90,10 @@ def make_batch(seeds=(0, 1), num_points=(600, 500)):
     return dict(view1=view1, view2=view2)
 
 
+# Block masking used by the tests below (DOSScheduleHook passes these in training).
+MASK = dict(mask_size=0.5, mask_ratio=0.6)
+
+
 def make_model(**kwargs):
     cfg = dict(
         backbone=dict(type=TinyEncoder, in_channels=4),
@@ -96,8 +103,6 @@ def make_model(**kwargs):
         num_prototypes=24,
         distill_level=1,
         match_radius=0.2,
-        mask_size=0.5,
-        mask_ratio=0.6,
     )
     cfg.update(kwargs)
     torch.manual_seed(0)
@@ -108,7 +113,7 @@ def make_model(**kwargs):
 def recorder(monkeypatch):
     """Record the inputs/outputs of the loss and masking functions the model calls."""
     calls = dict(softmap=[], mask=[])
-    real_kl, real_mask = dos_module.softmap_kl, dos_module.block_mask
+    real_kl, real_mask = loss_module.softmap_kl, dos_module.block_mask
 
     def softmap_kl(student_logits, target, batch, num_clouds):
         out = real_kl(student_logits, target, batch, num_clouds)
@@ -118,9 +123,10 @@ def recorder(monkeypatch):
     def block_mask_spy(*args, **kwargs):
         keep = real_mask(*args, **kwargs)
         calls["mask"].append(keep)
+        calls.setdefault("mask_args", []).append(args[2:])
         return keep
 
-    monkeypatch.setattr(dos_module, "softmap_kl", softmap_kl)
+    monkeypatch.setattr(loss_module, "softmap_kl", softmap_kl)
     monkeypatch.setattr(dos_module, "block_mask", block_mask_spy)
     return calls
 
@@ -129,7 +135,7 @@ def test_forward_backward_and_logged_values():
     model = make_model()
     model.train()
     assert not model.teacher.training and model.student.training
-    out = model(make_batch(), tau_t=0.05, mask_progress=1.0)
+    out = model(make_batch(), tau_t=0.05, **MASK)
     assert torch.isfinite(out["loss"]) and out["loss"].requires_grad
     torch.testing.assert_close(out["loss"].detach(), out["loss_same"] + out["loss_cross"])
     for key in (
@@ -156,7 +162,7 @@ def test_forward_backward_and_logged_values():
 def test_softmaps_normalised_over_observable_cells(recorder):
     model = make_model()
     batch = make_batch()
-    model(batch, tau_t=0.05)
+    model(batch, tau_t=0.05, **MASK)
     assert len(recorder["softmap"]) == 4  # same- and cross-view terms of both views
     same_view1 = recorder["softmap"][0]
     num_clouds = 2
@@ -179,11 +185,11 @@ def test_other_cloud_loss_unchanged(recorder):
     batch_a = make_batch(seeds=(0, 1))
     batch_b = make_batch(seeds=(0, 7), num_points=(600, 450))
     torch.manual_seed(3)
-    model(batch_a, tau_t=0.05)
+    model(batch_a, tau_t=0.05, **MASK)
     losses_a = [c["loss"].detach() for c in recorder["softmap"]]
     recorder["softmap"].clear()
     torch.manual_seed(3)
-    model(batch_b, tau_t=0.05)
+    model(batch_b, tau_t=0.05, **MASK)
     losses_b = [c["loss"].detach() for c in recorder["softmap"]]
     for la, lb in zip(losses_a, losses_b):
         torch.testing.assert_close(la[0], lb[0])
@@ -199,7 +205,7 @@ def test_masked_points_never_reach_student(recorder):
     head_out = []
     model.student["head"].register_forward_hook(lambda module, args, out: head_out.append(out.detach()))
     torch.manual_seed(5)
-    out = model(batch, tau_t=0.05)
+    out = model(batch, tau_t=0.05, **MASK)
     keep = recorder["mask"][0]
     assert 0 < keep.sum() < len(keep)
     torch.testing.assert_close(seen[0]["coord"], batch["view1"]["coord"][keep])
@@ -215,7 +221,7 @@ def test_masked_points_never_reach_student(recorder):
     head_first = head_out[0]
     head_out.clear()
     torch.manual_seed(5)
-    model(perturbed, tau_t=0.05)
+    model(perturbed, tau_t=0.05, **MASK)
     torch.testing.assert_close(head_out[0], head_first)
 
 
@@ -232,14 +238,14 @@ def _uniform_sinkhorn(scores, n_iter=3):
 def test_alpha_zero_is_uniform_sinkhorn(recorder, monkeypatch):
     model = make_model(alpha=0.0)
     teacher_logits = []
-    real = dos_module.zipf_sinkhorn
+    real = loss_module.zipf_sinkhorn
 
     def spy(logits, offset, **kwargs):
         teacher_logits.append((logits, offset))
         return real(logits, offset, **kwargs)
 
-    monkeypatch.setattr(dos_module, "zipf_sinkhorn", spy)
-    model(make_batch(), tau_t=0.05)
+    monkeypatch.setattr(loss_module, "zipf_sinkhorn", spy)
+    model(make_batch(), tau_t=0.05, **MASK)
     for (logits, offset), call in zip(teacher_logits, recorder["softmap"]):
         start = 0
         for end in offset.tolist():
@@ -267,13 +273,13 @@ def test_update_teacher_matches_formula():
 
 def test_baseline_switches_run():
     batch = make_batch()
-    out = make_model(target="assignment")(batch, tau_t=0.05)
+    out = make_model(target="assignment")(batch, tau_t=0.05, **MASK)
     assert torch.isfinite(out["loss"])
     out["loss"].backward()
     model = make_model(observable_only=False, backbone=dict(type=TinyEncoder, in_channels=4, mask_token=True))
     seen = []
     model.student["backbone"].register_forward_pre_hook(lambda module, args: seen.append(args[0]))
-    out = model(batch, tau_t=0.05)
+    out = model(batch, tau_t=0.05, **MASK)
     assert torch.isfinite(out["loss"])
     # The student sees the full view, with the masked points flagged.
     assert len(seen[0]["coord"]) == len(batch["view1"]["coord"])
@@ -284,12 +290,19 @@ def test_baseline_switches_run():
         make_model(target="cluster")
 
 
-def test_mask_warmup_schedule():
-    model = make_model(mask_size_start=0.1, mask_ratio_start=0.3)
-    assert model.mask_schedule(0.0) == (0.1, 0.3)
-    size, ratio = model.mask_schedule(0.5)
-    assert size == pytest.approx(0.3) and ratio == pytest.approx(0.45)
-    assert model.mask_schedule(2.0) == (0.5, 0.6)
+def test_forward_masks_with_the_given_size_and_ratio(recorder):
+    model = make_model()
+    out = model(make_batch(), tau_t=0.05, mask_size=0.25, mask_ratio=0.3)
+    assert recorder["mask_args"] == [(0.25, 0.3), (0.25, 0.3)]
+    assert out["mask_size"] == 0.25
+    # The defaults are the final outdoor values (1 m cubes, ratio 0.7).
+    recorder["mask_args"].clear()
+    model(make_batch(), tau_t=0.05)
+    assert recorder["mask_args"] == [(1.0, 0.7), (1.0, 0.7)]
+    with pytest.raises(ValueError, match="DOS: mask_ratio must be in"):
+        model(make_batch(), tau_t=0.05, mask_size=0.5, mask_ratio=1.0)
+    with pytest.raises(ValueError, match="mask_size must be > 0"):
+        model.inspect(make_batch()["view1"], tau_t=0.05, mask_size=0.0, mask_ratio=0.5)
 
 
 def test_block_mask_masks_whole_cubes_per_cloud():
@@ -315,7 +328,7 @@ def test_inspect_gives_softmaps_at_observable_cells():
     model = make_model()
     view = make_batch()["view1"]
     torch.manual_seed(2)
-    out = model.inspect(view, tau_t=0.05)
+    out = model.inspect(view, tau_t=0.05, **MASK)
     keep, student_cell = out["keep"], out["student_cell"]
     assert (student_cell[~keep] == -1).all() and (student_cell[keep] >= 0).all()
     num_cells = int(student_cell.max()) + 1
@@ -332,7 +345,7 @@ def test_views_without_overlap_drop_the_cross_term():
     model = make_model()
     batch = make_batch()
     batch["view2"]["origin_coord"] = batch["view2"]["origin_coord"] + 100.0
-    out = model(batch, tau_t=0.05)
+    out = model(batch, tau_t=0.05, **MASK)
     assert out["cross_match_ratio"] == 0 and out["loss_cross"] == 0
     torch.testing.assert_close(out["loss"].detach(), out["loss_same"])
     out["loss"].backward()
@@ -362,7 +375,7 @@ def test_tiny_ptv3_config_forward_backward():
     cfg = load_config("configs/semantic_kitti/pretrain-dos-tiny.py")
     torch.manual_seed(0)
     model = build_model(cfg["model"]).train()
-    out = model(make_batch(num_points=(900, 700)), tau_t=0.04, mask_progress=0.5)
+    out = model(make_batch(num_points=(900, 700)), tau_t=0.04, mask_size=0.625, mask_ratio=0.5)
     assert torch.isfinite(out["loss"]) and out["loss"] > 0
     out["loss"].backward()
     assert all(p.grad is not None for p in model.student["head"].parameters())
@@ -374,3 +387,23 @@ def test_tiny_ptv3_config_forward_backward():
     model.update_teacher(0.5)
     moved = [not torch.equal(a, b) for a, b in zip(before, model.teacher.parameters())]
     assert any(moved)
+
+
+def test_cells_average_origin_coord_over_their_input_points():
+    """A cell's origin_coord is the plain mean over its input points (not a mean of child means)."""
+    from pointcept.models.dos_cells import encode_cells
+    from pointcept.models.masking import backbone_input
+
+    model = make_model(distill_level=2, head_in_channels=16)
+    view = make_batch()["view1"]
+    view["origin_coord"] = view["origin_coord"] + torch.rand(len(view["origin_coord"]), 3)
+    with torch.no_grad():
+        cells = encode_cells(model.teacher, backbone_input(view), view["origin_coord"], distill_level=2)
+    assert cells.logits.shape == (len(cells.batch), 24) and len(cells.point_cell) == len(view["coord"])
+    num_cells = len(cells.batch)
+    expected = torch.stack([view["origin_coord"][cells.point_cell == c].mean(0) for c in range(num_cells)])
+    torch.testing.assert_close(cells.origin_coord, expected)
+    # Level-2 cells of the tiny encoder are the points' grid cells divided by 4.
+    cloud = torch.repeat_interleave(torch.arange(2), torch.diff(view["offset"], prepend=torch.tensor([0])))
+    torch.testing.assert_close(cells.grid_coord[cells.point_cell], view["grid_coord"] // 4)
+    torch.testing.assert_close(cells.batch[cells.point_cell], cloud)

@@ -199,7 +199,7 @@ def pretrain_worker(args) -> None:
     scheduler = build_scheduler(cfg.get("scheduler"), optimizer, max_steps)
     hook = _schedule_hook(cfg)
     values = hook.values(max_steps // 2, max_steps)
-    forward_kwargs = dict(tau_t=values["tau_t"], mask_progress=values["mask_progress"])
+    forward_kwargs = {k: values[k] for k in ("tau_t", "mask_size", "mask_ratio")}
     momentum = hook.momentum(max_steps // 2, max_steps)
     amp_dtype = resolve_amp_dtype(cfg.get("amp_dtype"), torch.device("cpu")) if args.amp else None
     clip_grad = cfg.get("clip_grad")

@@ -44,6 +44,19 @@ def config_grid_size(cfg) -> float:
     raise ValueError("the config's data.train.transform has no GridSample; pass --grid-size")
 
 
+def final_mask(cfg) -> dict:
+    """``mask_size`` and ``mask_ratio`` of the config's ``DOSScheduleHook`` after its warm-up."""
+    from pointcept.engines.hooks import HOOKS
+    from pointcept.utils.registry import build_from_cfg
+
+    found = [h for h in cfg.get("hooks") or [] if h.get("type") == "DOSScheduleHook"]
+    if len(found) != 1:
+        raise ValueError(f"the config's hooks must hold exactly one DOSScheduleHook, found {len(found)}")
+    max_steps = int(cfg["max_steps"])
+    values = build_from_cfg(found[0], HOOKS, where="hooks").values(max_steps, max_steps)
+    return dict(mask_size=values["mask_size"], mask_ratio=values["mask_ratio"])
+
+
 def load_view(scan: str, grid_size: float) -> dict:
     """One collated view of the whole scan, without augmentation."""
     from pointcept.datasets.semantic_kitti import read_points
@@ -78,7 +91,7 @@ def main(argv=None) -> None:
     load_weights(model, extract_state_dict(load_checkpoint(args.weight)), strict=True)
     model.eval()
     view = load_view(args.scan, args.grid_size or config_grid_size(cfg))
-    out = model.inspect(view, tau_t=args.tau_t)
+    out = model.inspect(view, tau_t=args.tau_t, **final_mask(cfg))
     coord = view["coord"].numpy()
     os.makedirs(args.out_dir, exist_ok=True)
 

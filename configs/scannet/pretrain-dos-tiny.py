@@ -9,9 +9,30 @@ _distill_level = 2
 model = dict(
     backbone=dict(in_channels=9),
     match_radius=_grid_size * 2**_distill_level,
-    mask_size=0.4,
-    mask_size_start=0.1,
 )
+# Lists are not merged with the base config's: this restates semantic_kitti/pretrain-dos.py's hooks
+# with the indoor mask cubes (0.4 m, warm-up from 0.1 m).
+hooks = [
+    dict(type="CheckpointLoader"),
+    dict(type="IterationTimer", warmup_steps=2),
+    dict(type="InformationWriter"),
+    dict(
+        type="DOSScheduleHook",
+        momentum_start=0.994,
+        momentum_end=1.0,
+        tau_t_start=0.04,
+        tau_t=0.07,
+        tau_t_warmup_ratio=0.05,
+        mask_size_start=0.1,
+        mask_size=0.4,
+        mask_ratio_start=0.3,
+        mask_ratio=0.7,
+        mask_warmup_ratio=0.05,
+        weight_decay_start=0.04,
+        weight_decay_end=0.2,
+    ),
+    dict(type="CheckpointSaver"),
+]
 _view_transform = [
     dict(type="CenterShift", apply_z=True),
     dict(type="RandomRotate", angle=(-1, 1), axis="z", center=(0, 0, 0), p=0.8),

@@ -21,10 +21,6 @@ model = dict(
     num_prototypes=1024,
     distill_level=_distill_level,
     match_radius=_grid_size * 2**_distill_level,  # cross-view NN radius = distillation voxel (0.2 m)
-    mask_size=1.0,  # 1 m cubes outdoors (0.4 m indoors)
-    mask_ratio=0.7,  # 0.7 for segmentation pretraining (0.6 for detection)
-    mask_size_start=0.25,  # Sonata-style warm-up, reached over DOSScheduleHook.mask_warmup_ratio
-    mask_ratio_start=0.3,
     tau_s=0.1,
     alpha=1.3,
     sinkhorn_iters=3,
@@ -97,7 +93,8 @@ hooks = [
     dict(type="CheckpointLoader"),
     dict(type="IterationTimer", warmup_steps=2),
     dict(type="InformationWriter"),
-    # Sets tau_t, mask warm-up and weight decay before each step; EMA-updates the teacher after it.
+    # Sets tau_t, the block-mask size/ratio and weight decay before each step (passed to
+    # DOS.forward); EMA-updates the teacher after it.
     dict(
         type="DOSScheduleHook",
         momentum_start=0.994,
@@ -105,6 +102,10 @@ hooks = [
         tau_t_start=0.04,
         tau_t=0.07,
         tau_t_warmup_ratio=0.05,
+        mask_size_start=0.25,  # Sonata-style warm-up of the masking over mask_warmup_ratio
+        mask_size=1.0,  # 1 m cubes outdoors (0.4 m indoors)
+        mask_ratio_start=0.3,
+        mask_ratio=0.7,  # 0.7 for segmentation pretraining (0.6 for detection)
         mask_warmup_ratio=0.05,
         weight_decay_start=0.04,
         weight_decay_end=0.2,

@@ -11,159 +11,16 @@ switches that turn it into its baselines.
 """
 
 import copy
-from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pointcept.models.builder import MODELS, build_model
+from pointcept.models.dos_cells import Cells, encode_cells, match_cells
 from pointcept.models.dos_head import DOSHead
-from pointcept.models.matching import match_by_key, nearest_neighbor, pack_keys
-from pointcept.models.upcast import upcast
-from pointcept.ops import masked_gather, zipf_sinkhorn
-from pointcept.ops.reference import zipf_prior
-from pointcept.utils.offsets import batch2offset, offset2batch
-
-
-def block_mask(
-    origin_coord: torch.Tensor, offset: torch.Tensor, mask_size: float, mask_ratio: float
-) -> torch.Tensor:
-    """Random block masking: cubes of ``mask_size`` on the original coordinates of each cloud.
-
-    Per cloud, ``round(mask_ratio * cubes)`` cubes are masked, but at least one cube stays
-    observable so that the student never sees an empty cloud. Randomness: B seeds come from the global
-    torch generator and each cloud orders its cubes with its own seed, so the mask of a cloud
-    does not depend on the other clouds of the batch.
-
-    Args:
-        origin_coord (Tensor[N, 3] float): pre-augmentation coordinates.
-        offset (Tensor[B] int64): cloud offsets.
-        mask_size (float): cube side (same unit as ``origin_coord``), > 0.
-        mask_ratio (float): fraction of cubes masked, in [0, 1).
-
-    Returns:
-        keep (Tensor[N] bool): True for observable points.
-    """
-    _check_mask_args(mask_size, mask_ratio)
-    num_clouds = offset.numel()
-    batch = offset2batch(offset)
-    if batch.numel() == 0:
-        return torch.ones(0, dtype=torch.bool, device=origin_coord.device)
-    low = origin_coord.new_full((num_clouds, 3), float("inf"))
-    low.scatter_reduce_(0, batch[:, None].expand(-1, 3), origin_coord, reduce="amin")
-    cells = torch.floor((origin_coord - low[batch]) / mask_size).long()
-    extent = cells.max(0).values + 1
-    key = pack_keys(batch, cells, extent, num_clouds)
-    # unique() sorts the keys, so cubes come grouped by cloud, in cloud order.
-    cube_key, cube_of_point = torch.unique(key, return_inverse=True)
-    cube_batch = torch.div(cube_key, extent.prod(), rounding_mode="floor")
-    cubes_per_cloud = torch.bincount(cube_batch, minlength=num_clouds)
-    # One seed per cloud from the global generator, then each cloud draws its own scores: the
-    # mask of a cloud never depends on the sizes of the other clouds (or of the other view).
-    seeds = torch.randint(0, 2**62, (num_clouds,)).tolist()
-    score = torch.cat(
-        [
-            torch.rand(int(count), generator=torch.Generator().manual_seed(seed))
-            for seed, count in zip(seeds, cubes_per_cloud.tolist())
-        ]
-    ).to(origin_coord.device)
-    # Stable sort by cloud after sorting by score: a random order of cubes within each cloud.
-    by_score = torch.argsort(score)
-    order = by_score[torch.argsort(cube_batch[by_score], stable=True)]
-    first_cube = torch.cumsum(cubes_per_cloud, 0) - cubes_per_cloud
-    rank = torch.empty_like(order)
-    rank[order] = torch.arange(order.numel(), device=order.device) - first_cube[cube_batch[order]]
-    num_masked = torch.minimum(torch.round(cubes_per_cloud * mask_ratio).long(), cubes_per_cloud - 1)
-    cube_masked = rank < num_masked[cube_batch]
-    return ~cube_masked[cube_of_point]
-
-
-def _check_mask_args(mask_size: float, mask_ratio: float, prefix: str = "") -> None:
-    if not mask_size > 0:
-        raise ValueError(f"{prefix}mask_size must be > 0, got {mask_size}")
-    if not 0 <= mask_ratio < 1:
-        raise ValueError(f"{prefix}mask_ratio must be in [0, 1), got {mask_ratio}")
-
-
-def segment_log_softmax(logits: torch.Tensor, batch: torch.Tensor, num_clouds: int) -> torch.Tensor:
-    """Log-softmax over the rows of each cloud, independently for every column.
-
-    Args:
-        logits (Tensor[M, K] float), batch (Tensor[M] int64): rows and their cloud.
-        num_clouds (int): B.
-
-    Returns:
-        Tensor[M, K] float: ``log softmax`` over the rows of the same cloud (column-wise softmaps).
-    """
-    index = batch[:, None].expand_as(logits)
-    # The shift cancels in the softmax; detaching it keeps scatter_reduce out of the backward.
-    peak = logits.new_full((num_clouds, logits.shape[1]), float("-inf"))
-    peak = peak.scatter_reduce(0, index, logits.detach(), reduce="amax")
-    shifted = logits - peak[batch]
-    norm = logits.new_zeros((num_clouds, logits.shape[1])).index_add(0, batch, shifted.exp())
-    return shifted - norm.log()[batch]
-
-
-def softmap_kl(
-    student_logits: torch.Tensor, target: torch.Tensor, batch: torch.Tensor, num_clouds: int
-) -> torch.Tensor:
-    """Per-cloud ``(1/K) sum_k KL(target_k || softmax_points(student_logits)_k)``.
-
-    Args:
-        student_logits (Tensor[M, K] float): student cosines already divided by tau_s.
-        target (Tensor[M, K] float): teacher softmaps; each column sums to 1 over each cloud's rows.
-        batch (Tensor[M] int64): cloud of every row.
-        num_clouds (int): B.
-
-    Returns:
-        Tensor[B] float: the loss of each cloud (0 for clouds without rows).
-    """
-    log_student = segment_log_softmax(student_logits, batch, num_clouds)
-    # xlogy gives 0 * log 0 = 0 where the target vanishes.
-    pointwise = torch.special.xlogy(target, target) - target * log_student
-    per_prototype = pointwise.new_zeros((num_clouds, target.shape[1])).index_add(0, batch, pointwise)
-    return per_prototype.mean(1)
-
-
-def assignment_ce(
-    student_logits: torch.Tensor, assignment: torch.Tensor, batch: torch.Tensor, num_clouds: int
-) -> torch.Tensor:
-    """Per-cloud mean over rows of ``-sum_k q_ik log softmax_k(student_logits_i)`` (SwAV/Sonata style).
-
-    Args:
-        student_logits (Tensor[M, K] float): student cosines already divided by tau_s.
-        assignment (Tensor[M, K] float): teacher distribution over prototypes; rows sum to 1.
-        batch (Tensor[M] int64): cloud of every row.
-        num_clouds (int): B.
-
-    Returns:
-        Tensor[B] float: the loss of each cloud (0 for clouds without rows).
-    """
-    pointwise = -(assignment * F.log_softmax(student_logits, dim=1)).sum(1)
-    total = pointwise.new_zeros(num_clouds).index_add(0, batch, pointwise)
-    count = torch.bincount(batch, minlength=num_clouds).clamp_min(1)
-    return total / count
-
-
-class _Cells(NamedTuple):
-    """Features of one network on one view at the distillation level (M cells)."""
-
-    logits: torch.Tensor  # (M, K) float32 cosines with the prototypes
-    batch: torch.Tensor  # (M,) int64
-    grid_coord: torch.Tensor  # (M, 3) int64, in distillation-level units
-    origin_coord: torch.Tensor  # (M, 3) float, mean pre-augmentation coordinate of the cell
-    point_cell: torch.Tensor  # (N_in,) int64, cell of every input row of the network
-    num_clouds: int
-
-
-class _Term(NamedTuple):
-    """One distillation term (same-view or cross-view) of one view."""
-
-    loss: torch.Tensor  # 0-d, mean over clouds that have at least one matched cell
-    row_error: torch.Tensor  # 0-d, max Sinkhorn row-marginal error over clouds
-    entropy: torch.Tensor  # 0-d, mean entropy of the teacher softmaps
-    matched: torch.Tensor  # 0-d, fraction of student cells that entered the term
+from pointcept.models.dos_loss import Term, distill_term, segment_log_softmax
+from pointcept.models.masking import backbone_input, block_mask, check_mask_args, masked_input
+from pointcept.ops import zipf_prior
 
 
 @MODELS.register_module()
@@ -185,10 +42,6 @@ class DOS(nn.Module):
         distill_level (int): encoder level the features are up-cast to (0 = input voxels).
         match_radius (float): cross-view nearest-neighbour radius on ``origin_coord`` (the
             distillation voxel size, e.g. 0.2 m for a 0.05 m grid at level 2).
-        mask_size, mask_ratio (float): block masking cube side (origin-coordinate units) and the
-            fraction of cubes masked.
-        mask_size_start, mask_ratio_start (float | None): warm-up start values; the hook passes
-            ``mask_progress`` in [0, 1] and values move linearly to ``mask_size`` / ``mask_ratio``.
         tau_s (float): student temperature.
         alpha (float): Zipf exponent of the prototype-usage prior (0 = uniform Sinkhorn).
         sinkhorn_iters (int): Sinkhorn iterations T.
@@ -213,10 +66,6 @@ class DOS(nn.Module):
         teacher_custom: dict | None = None,
         distill_level: int = 2,
         match_radius: float = 0.2,
-        mask_size: float = 1.0,
-        mask_ratio: float = 0.7,
-        mask_size_start: float | None = None,
-        mask_ratio_start: float | None = None,
         tau_s: float = 0.1,
         alpha: float = 1.3,
         sinkhorn_iters: int = 3,
@@ -235,14 +84,8 @@ class DOS(nn.Module):
             raise ValueError(f"DOS: view_keys must name exactly two views, got {view_keys!r}")
         if not observable_only and not backbone.get("mask_token", False):
             raise ValueError("DOS: observable_only=False needs a backbone built with mask_token=True")
-        _check_mask_args(mask_size, mask_ratio, "DOS: ")
         self.distill_level = distill_level
         self.match_radius = float(match_radius)
-        self.mask_size = float(mask_size)
-        self.mask_ratio = float(mask_ratio)
-        self.mask_size_start = mask_size if mask_size_start is None else float(mask_size_start)
-        self.mask_ratio_start = mask_ratio if mask_ratio_start is None else float(mask_ratio_start)
-        _check_mask_args(self.mask_size_start, self.mask_ratio_start, "DOS: warm-up start ")
         self.tau_s = float(tau_s)
         self.alpha = float(alpha)
         self.sinkhorn_iters = int(sinkhorn_iters)
@@ -308,22 +151,20 @@ class DOS(nn.Module):
             else:
                 t.copy_(s)
 
-    def mask_schedule(self, mask_progress: float) -> tuple[float, float]:
-        """(mask_size, mask_ratio) at warm-up progress in [0, 1] (clamped)."""
-        p = min(max(float(mask_progress), 0.0), 1.0)
-        size = self.mask_size_start + (self.mask_size - self.mask_size_start) * p
-        ratio = self.mask_ratio_start + (self.mask_ratio - self.mask_ratio_start) * p
-        return size, ratio
-
-    def forward(self, data: dict, tau_t: float = 0.07, mask_progress: float = 1.0) -> dict:
+    def forward(
+        self, data: dict, tau_t: float = 0.07, mask_size: float = 1.0, mask_ratio: float = 0.7
+    ) -> dict:
         """One DOS step on a batch of two views per scene.
 
         Args:
             data (dict): ``data[view_key]`` for both views is a collated dict with ``coord``
                 (N,3) float, ``origin_coord`` (N,3) float, ``grid_coord`` (N,3) int64, ``feat``
                 (N,C) float and ``offset`` (B,) int64; cloud b of both views is the same scene.
-            tau_t (float): teacher temperature (scheduled by ``DOSScheduleHook``).
-            mask_progress (float): mask warm-up progress in [0, 1].
+            tau_t (float): teacher temperature.
+            mask_size (float): block-masking cube side (``origin_coord`` units), > 0.
+            mask_ratio (float): fraction of each cloud's cubes masked, in [0, 1).
+            ``DOSScheduleHook`` schedules all three and passes them at every step; the defaults
+            are the final values of the outdoor recipe (DESIGN.md section 6).
 
         Returns:
             dict with 0-d tensors ``loss``, ``loss_same``, ``loss_cross`` (loss = loss_same +
@@ -335,21 +176,20 @@ class DOS(nn.Module):
         """
         if not tau_t > 0:
             raise ValueError(f"DOS: tau_t must be > 0, got {tau_t}")
+        check_mask_args(mask_size, mask_ratio, "DOS: ")
         missing = [k for k in self.view_keys if k not in data]
         if missing:
             raise ValueError(f"DOS: batch is missing views {missing}; has keys {sorted(data)}")
         views = [data[k] for k in self.view_keys]
         if views[0]["offset"].numel() != views[1]["offset"].numel():
             raise ValueError("DOS: both views must hold the same number of clouds")
-        mask_size, mask_ratio = self.mask_schedule(mask_progress)
 
         with torch.no_grad():
-            teachers = [self._encode(self.teacher, self._full_input(v), v["origin_coord"]) for v in views]
+            teachers = [self._encode(self.teacher, v) for v in views]
         students, kept = [], []
         for view in views:
             keep = block_mask(view["origin_coord"], view["offset"], mask_size, mask_ratio)
-            inputs, origin = self._student_input(view, keep)
-            students.append(self._encode(self.student, inputs, origin))
+            students.append(self._encode(self.student, view, keep))
             kept.append(keep)
 
         same = [self._term(students[i], teachers[i], tau_t, same_view=True) for i in range(2)]
@@ -378,13 +218,15 @@ class DOS(nn.Module):
         return out
 
     @torch.no_grad()
-    def inspect(self, view: dict, tau_t: float = 0.07, mask_progress: float = 1.0) -> dict:
+    def inspect(
+        self, view: dict, tau_t: float = 0.07, mask_size: float = 1.0, mask_ratio: float = 0.7
+    ) -> dict:
         """Teacher and student softmaps of one view, for visualisation (no loss, no gradient).
 
         Args:
             view (dict): one collated view (``coord``, ``origin_coord``, ``grid_coord``, ``feat``,
                 ``offset``), e.g. ``batch["view1"]``.
-            tau_t (float), mask_progress (float): as in ``forward``.
+            tau_t, mask_size, mask_ratio (float): as in ``forward``.
 
         Returns:
             dict with ``keep`` (Tensor[N] bool, observable points), ``teacher_cell`` (Tensor[N]
@@ -394,16 +236,11 @@ class DOS(nn.Module):
             columns sum to 1 per cloud) and ``student_softmap`` (Tensor[M_s, K], softmax over the
             student cells of each cloud).
         """
-        mask_size, mask_ratio = self.mask_schedule(mask_progress)
-        teacher = self._encode(self.teacher, self._full_input(view), view["origin_coord"])
+        teacher = self._encode(self.teacher, view)
         keep = block_mask(view["origin_coord"], view["offset"], mask_size, mask_ratio)
-        inputs, origin = self._student_input(view, keep)
-        student = self._encode(self.student, inputs, origin)
-        index = match_by_key(student.batch, student.grid_coord, teacher.batch, teacher.grid_coord)
-        offset = batch2offset(student.batch, student.num_clouds)
-        target = zipf_sinkhorn(
-            teacher.logits[index] / tau_t, offset, prior=self.prior, n_iter=self.sinkhorn_iters
-        )
+        student = self._encode(self.student, view, keep)
+        # Every student cell has a same-view teacher cell, so the term's target covers all of them.
+        target = self._term(student, teacher, tau_t, same_view=True).target
         softmap = segment_log_softmax(student.logits / self.tau_s, student.batch, student.num_clouds).exp()
         student_cell = torch.full_like(keep, -1, dtype=torch.long)
         if self.observable_only:
@@ -419,93 +256,25 @@ class DOS(nn.Module):
             student_softmap=softmap,
         )
 
-    @staticmethod
-    def _full_input(view: dict) -> dict:
-        return dict(
-            coord=view["coord"], grid_coord=view["grid_coord"], feat=view["feat"], offset=view["offset"]
+    def _encode(self, network: nn.ModuleDict, view: dict, keep: torch.Tensor | None = None) -> Cells:
+        """Cells of ``network`` on the whole ``view`` (``keep=None``) or on the student input under ``keep``."""
+        if keep is None:
+            return encode_cells(network, backbone_input(view), view["origin_coord"], self.distill_level)
+        inputs, origin = masked_input(view, keep, remove=self.observable_only)
+        return encode_cells(network, inputs, origin, self.distill_level)
+
+    def _term(self, student: Cells, teacher: Cells, tau_t: float, same_view: bool) -> Term:
+        """Distil the teacher into the student at the student cells matched to teacher cells."""
+        index = match_cells(student, teacher, same_view, self.match_radius)
+        return distill_term(
+            student.logits,
+            student.batch,
+            student.num_clouds,
+            teacher.logits,
+            index,
+            self.prior,
+            self.tau_s,
+            tau_t,
+            self.sinkhorn_iters,
+            self.target,
         )
-
-    def _student_input(self, view: dict, keep: torch.Tensor) -> tuple[dict, torch.Tensor]:
-        """Student backbone input and the matching origin_coord rows."""
-        if not self.observable_only:
-            inputs = self._full_input(view)
-            inputs["mask"] = ~keep
-            return inputs, view["origin_coord"]
-        (coord, grid_coord, feat, origin), _, offset = masked_gather(
-            [view["coord"], view["grid_coord"], view["feat"], view["origin_coord"]], keep, view["offset"]
-        )
-        return dict(coord=coord, grid_coord=grid_coord, feat=feat, offset=offset), origin
-
-    def _encode(self, network: nn.ModuleDict, inputs: dict, origin_coord: torch.Tensor) -> _Cells:
-        num_points = inputs["coord"].shape[0]
-        num_clouds = inputs["offset"].numel()
-        point = upcast(network["backbone"](inputs), self.distill_level)
-        cell = _input_to_cells(point, num_points)
-        num_cells = point["feat"].shape[0]
-        count = torch.bincount(cell, minlength=num_cells).clamp_min(1)
-        origin_sum = origin_coord.new_zeros((num_cells, 3)).index_add(0, cell, origin_coord)
-        logits = network["head"](point["feat"]).float()
-        return _Cells(
-            logits=logits,
-            batch=offset2batch(point["offset"]),
-            grid_coord=point["grid_coord"],
-            origin_coord=origin_sum / count[:, None],
-            point_cell=cell,
-            num_clouds=num_clouds,
-        )
-
-    def _term(self, student: _Cells, teacher: _Cells, tau_t: float, same_view: bool) -> _Term:
-        """Distil the teacher's targets into the student at the student cells matched to the teacher."""
-        if same_view:
-            index = match_by_key(student.batch, student.grid_coord, teacher.batch, teacher.grid_coord)
-            # grid_coord is computed once per view before masking, so every student cell exists
-            # in the teacher's (full-view) hierarchy under the same key.
-            assert bool((index >= 0).all()), "student cell missing from the teacher of the same view"
-        else:
-            index, _ = nearest_neighbor(
-                student.origin_coord, student.batch, teacher.origin_coord, teacher.batch, self.match_radius
-            )
-        hit = index >= 0
-        batch = student.batch[hit]
-        offset = batch2offset(batch, student.num_clouds)
-        teacher_logits = teacher.logits[index[hit]] / tau_t
-        # Zipf-Sinkhorn runs over exactly the cells the student softmax runs over.
-        target, row_error = zipf_sinkhorn(
-            teacher_logits, offset, prior=self.prior, n_iter=self.sinkhorn_iters, return_error=True
-        )
-        student_logits = student.logits[hit] / self.tau_s
-        if self.target == "softmap":
-            per_cloud = softmap_kl(student_logits, target, batch, student.num_clouds)
-        else:
-            # The plan before the final column normalisation is target * prior; renormalising it
-            # per point gives the SwAV/Sonata assignment (a distribution over prototypes).
-            plan = target * self.prior
-            assignment = plan / plan.sum(1, keepdim=True).clamp_min(1e-30)
-            per_cloud = assignment_ce(student_logits, assignment, batch, student.num_clouds)
-        valid = torch.bincount(batch, minlength=student.num_clouds) > 0
-        num_valid = valid.sum().clamp_min(1)
-        loss = (per_cloud * valid).sum() / num_valid
-        with torch.no_grad():
-            entropy = -torch.special.xlogy(target, target)
-            entropy = entropy.new_zeros((student.num_clouds, target.shape[1])).index_add(0, batch, entropy)
-            entropy = (entropy.mean(1) * valid).sum() / num_valid
-            matched = hit.float().mean() if hit.numel() else hit.new_zeros((), dtype=torch.float)
-            row_error = row_error.max() if row_error.numel() else entropy.new_zeros(())
-        return _Term(loss=loss, row_error=row_error, entropy=entropy, matched=matched)
-
-
-def _input_to_cells(point, num_points: int) -> torch.Tensor:
-    """Cell (row of ``point``) of every backbone input row, composed along the pooling chain.
-
-    Returns:
-        Tensor[num_points] int64.
-    """
-    cell = None
-    while "pooling_parent" in point and point["pooling_parent"] is not None:
-        inverse = point["pooling_inverse"]
-        cell = inverse if cell is None else cell[inverse]
-        point = point["pooling_parent"]
-    if cell is None:
-        cell = torch.arange(point["feat"].shape[0], device=point["feat"].device)
-    assert cell.numel() == num_points, "the backbone changed the number of input rows"
-    return cell

@@ -8,7 +8,7 @@ Build the kernels with ``cd libs/dos_ops && python setup.py develop``. The backe
 from pointcept.ops._backend import fused_available, get_backend, set_backend, use_backend
 from pointcept.ops.grid_pool import grid_pool
 from pointcept.ops.masked_gather import masked_gather
-from pointcept.ops.reference import GridPoolResult
+from pointcept.ops.reference import GridPoolResult, zipf_prior
 from pointcept.ops.zipf_sinkhorn import zipf_sinkhorn
 
 __all__ = [
@@ -19,5 +19,6 @@ __all__ = [
     "masked_gather",
     "set_backend",
     "use_backend",
+    "zipf_prior",
     "zipf_sinkhorn",
 ]
