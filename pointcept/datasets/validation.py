@@ -55,7 +55,7 @@ def check_coord(coord: np.ndarray, source: str) -> None:
     first = int(np.flatnonzero(bad)[0])
     raise ValueError(
         f"{source}: {int(bad.sum())} points with a coordinate beyond +-{COORD_LIMIT:g} m (of {len(coord)}, "
-        f"first at row {first}: {np.asarray(coord[first]).tolist()}); no scan reaches that far, so the "
+        f"first at row {first}: ({', '.join(f'{v:.6g}' for v in coord[first])})); no scan reaches that far, so the "
         "file is corrupt, misread or not in metres"
     )
 
