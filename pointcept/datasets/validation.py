@@ -47,11 +47,10 @@ def check_finite(array: np.ndarray, source: str, column: str) -> None:
 
 def check_coord(coord: np.ndarray, source: str) -> None:
     """Raise ValueError naming ``source`` unless every coordinate is finite and within ``COORD_LIMIT``."""
-    within = np.abs(coord) <= COORD_LIMIT  # False for NaN and Inf too: one pass checks both
-    if within.all():
-        return
+    if len(coord) == 0 or (-COORD_LIMIT <= coord.min() and coord.max() <= COORD_LIMIT):
+        return  # min/max propagate NaN, which fails both comparisons: two reductions check all
     check_finite(coord, source, "coordinates")
-    bad = ~within.all(axis=1)
+    bad = ~(np.abs(coord) <= COORD_LIMIT).all(axis=1)
     first = int(np.flatnonzero(bad)[0])
     raise ValueError(
         f"{source}: {int(bad.sum())} points with a coordinate beyond +-{COORD_LIMIT:g} m (of {len(coord)}, "

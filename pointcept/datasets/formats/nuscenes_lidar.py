@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..validation import check_coord, check_finite, check_regular_file
+from ..validation import COORD_LIMIT, check_coord, check_finite, check_regular_file
 
 PCD_BIN_COLUMNS = 5
 INTENSITY_MAX = 255.0
@@ -46,8 +46,11 @@ def read_pcd_bin(path: str) -> np.ndarray:
             f"ring): {size} bytes is not a multiple of {row}{hint}"
         )
     points = np.fromfile(path, dtype=np.float32).reshape(-1, PCD_BIN_COLUMNS)
-    check_coord(points[:, :3], path)
-    check_finite(points[:, 3:], path, "intensity/ring")
+    # Fast path on the contiguous array (NaN fails both comparisons); the column checks run only
+    # when some value is non-finite or beyond COORD_LIMIT.
+    if not (-COORD_LIMIT <= points.min() and points.max() <= COORD_LIMIT):
+        check_coord(points[:, :3], path)
+        check_finite(points[:, 3:], path, "intensity/ring")
     intensity = points[:, 3]
     if intensity.min() < 0 or intensity.max() > INTENSITY_MAX:
         bad = (intensity < 0) | (intensity > INTENSITY_MAX)
