@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+from real_data import REAL_DATA
 
 from pointcept.datasets import (
     COORD_LIMIT,
@@ -21,6 +22,7 @@ from pointcept.datasets import (
     WaymoDataset,
     validate_points,
 )
+from pointcept.datasets.formats import read_pcd_bin
 from pointcept.datasets.preprocessing.scannet import convert_scene
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -247,6 +249,25 @@ def test_nuscenes_four_column_sweep_is_not_misread(tmp_path):
     assert msg.startswith(f"{sweep_path}: ") and "points with intensity outside 0..255" in msg
     assert msg.endswith("this file has another column count or layout")
     assert nusc_dataset(tmp_path, sweeps=1)[0]["coord"].shape == (100, 3)  # the keyframe alone is fine
+
+
+REAL_SWEEP = os.path.join(
+    REAL_DATA,
+    "nuscenes",
+    "sweeps",
+    "LIDAR_TOP",
+    "n008-2018-08-01-15-16-36-0400__LIDAR_TOP__1533151603597909.pcd.bin",
+)
+
+
+@pytest.mark.skipif(not os.path.isfile(REAL_SWEEP), reason=f"real nuScenes sweep not found at {REAL_SWEEP}")
+def test_real_sweep_without_ring_column_is_refused(tmp_path):
+    real = read_pcd_bin(REAL_SWEEP)
+    assert real.shape == (34752, 5)  # the real file itself passes every check
+    path = str(tmp_path / "sweep.pcd.bin")
+    real[:34750, :4].tofile(path)  # 34750 x 16 bytes divides by 20
+    with pytest.raises(ValueError, match=re.escape(path) + r": \d+ points with intensity outside 0\.\.255"):
+        read_pcd_bin(path)
 
 
 @pytest.mark.parametrize("n", [100, 101])
