@@ -2,12 +2,13 @@
 
 from .builder import DATASETS, TRANSFORMS, build_dataset
 from .collate import collate_fn, point_collate_fn
-from .defaults import DefaultDataset, validate_points
+from .defaults import DefaultDataset
 from .dos_views import DOSViewGenerator
 from .nuscenes import NuScenesDataset
 from .scannet import ScanNet200Dataset, ScanNetDataset
 from .semantic_kitti import SemanticKITTIDataset
 from .transform import POINT_KEYS, Compose, index_points, register_point_key
+from .validation import COORD_LIMIT, validate_points
 from .waymo import WaymoDataset
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "point_collate_fn",
     "DefaultDataset",
     "validate_points",
+    "COORD_LIMIT",
     "POINT_KEYS",
     "Compose",
     "index_points",

@@ -1,6 +1,7 @@
 """``DefaultDataset``: the base class every dataset reader derives from."""
 
 import copy
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -10,33 +11,10 @@ import torch.utils.data
 from pointcept.utils.registry import build_from_cfg
 
 from .builder import TRANSFORMS
-from .transform import POINT_KEYS, Compose
+from .transform import Compose
+from .validation import validate_points
 
 logger = logging.getLogger(__name__)
-
-
-def validate_points(data: dict, source: str) -> None:
-    """Raise ValueError naming ``source`` if a loaded sample is unusable.
-
-    Checks: ``coord`` is (N, 3) with N > 0, every coordinate is finite, and every per-point key
-    (``POINT_KEYS``) has N rows.
-    """
-    coord = data.get("coord")
-    if coord is None:
-        raise ValueError(f"{source}: sample has no 'coord'")
-    if coord.ndim != 2 or coord.shape[1] != 3:
-        raise ValueError(f"{source}: coord must have shape (N, 3), got {tuple(coord.shape)}")
-    if len(coord) == 0:
-        raise ValueError(f"{source}: empty point cloud (0 points)")
-    bad = ~np.isfinite(coord).all(axis=1)
-    if bad.any():
-        raise ValueError(
-            f"{source}: {int(bad.sum())} of {len(coord)} points have NaN/Inf coordinates "
-            f"(first bad row {int(np.flatnonzero(bad)[0])})"
-        )
-    for key in POINT_KEYS:
-        if key in data and len(data[key]) != len(coord):
-            raise ValueError(f"{source}: '{key}' has {len(data[key])} rows but there are {len(coord)} points")
 
 
 class DefaultDataset(torch.utils.data.Dataset):
@@ -64,8 +42,10 @@ class DefaultDataset(torch.utils.data.Dataset):
         * ``get_data(idx) -> dict``: load sample ``idx`` (0 <= idx < len(data_list)) as numpy
           arrays: ``coord`` (N,3) float32, ``segment`` (N,) int64 with ``ignore_index`` where
           unlabelled, ``name`` (str), plus ``strength``/``color``/``normal``/... Raise ValueError
-          naming the file for format errors; ``validate_points`` runs afterwards on every sample.
-        * ``get_data_name(idx) -> str`` and ``get_data_source(idx) -> str`` (for messages).
+          naming the file for format errors; ``validate_points`` runs afterwards on every sample
+          (finite coordinates within ``COORD_LIMIT``, every float array finite, rows match).
+        * ``get_data_name(idx) -> str`` and ``get_data_source(idx) -> str`` (for messages);
+          ``get_column_source(idx, key) -> str`` when arrays come from different files or columns.
         * class attributes ``class_names`` (list[str]) and ``learning_map_inv`` (ndarray[K] raw
           ids or None); override ``save_prediction`` to write the dataset's own label format.
     """
@@ -132,6 +112,10 @@ class DefaultDataset(torch.utils.data.Dataset):
     def get_data_source(self, idx: int) -> str:
         return str(self.data_list[idx % len(self.data_list)])
 
+    def get_column_source(self, idx: int, key: str) -> str:
+        """The file (and column) array ``key`` of sample ``idx`` is read from, for error messages."""
+        return self.get_data_source(idx)
+
     def save_prediction(self, pred: np.ndarray, name: str, save_path: str) -> None:
         raise NotImplementedError(f"{type(self).__name__} has no prediction format")
 
@@ -153,7 +137,9 @@ class DefaultDataset(torch.utils.data.Dataset):
                 continue
             try:
                 data = self.get_data(cur)
-                validate_points(data, self.get_data_source(cur))
+                validate_points(
+                    data, self.get_data_source(cur), functools.partial(self.get_column_source, cur)
+                )
                 return data
             except (ValueError, OSError) as e:
                 if self.on_error == "raise":

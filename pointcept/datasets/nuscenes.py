@@ -90,9 +90,10 @@ class NuScenesDataset(DefaultDataset):
 
     def get_data(self, idx: int) -> dict:
         info = self.data_list[idx % len(self.data_list)]
-        key = read_pcd_bin(os.path.join(self.data_root, info["lidar_path"]))
+        key_path = os.path.join(self.data_root, info["lidar_path"])
+        key = read_pcd_bin(key_path)
         if info.get("gt_segment_path"):
-            raw = read_lidarseg(os.path.join(self.data_root, info["gt_segment_path"]), len(key))
+            raw = read_lidarseg(os.path.join(self.data_root, info["gt_segment_path"]), len(key), key_path)
             segment = apply_lut(raw, NUSCENES_LUT, self.ignore_index)
         else:
             segment = np.full(len(key), self.ignore_index, dtype=np.int64)

@@ -88,6 +88,10 @@ class ScanNetDataset(DefaultDataset):
             name=self.get_data_name(idx),
         )
 
+    def get_column_source(self, idx: int, key: str) -> str:
+        asset = self.segment_asset if key == "segment" else key
+        return os.path.join(self.data_list[idx % len(self.data_list)], f"{asset}.npy")
+
     def save_prediction(self, pred: np.ndarray, name: str, save_path: str) -> str:
         """Write ``pred`` (N,) train ids as ``<save_path>/<scene>.txt``, one raw id per line (benchmark format)."""
         pred = check_prediction(pred, self.num_classes)

@@ -19,6 +19,7 @@ import numpy as np
 
 from .builder import DATASETS
 from .defaults import DefaultDataset
+from .validation import check_regular_file
 
 SEMANTIC_KITTI_CLASS_NAMES = [
     "car",
@@ -120,7 +121,8 @@ def _split_sequences(split: str | int | Sequence) -> list[str]:
 
 
 def read_points(path: str) -> np.ndarray:
-    """Read a velodyne ``.bin`` as float32 (N, 4); ValueError if truncated."""
+    """Read a velodyne ``.bin`` as float32 (N, 4); ValueError if missing, a directory or truncated."""
+    check_regular_file(path, "velodyne scan (.bin)")
     size = os.path.getsize(path)
     if size % 16 != 0:
         raise ValueError(
@@ -130,7 +132,9 @@ def read_points(path: str) -> np.ndarray:
 
 
 def read_labels(path: str, num_points: int) -> np.ndarray:
-    """Read a ``.label`` file as uint32 (N,); ValueError if its size does not match ``num_points``."""
+    """Read a ``.label`` file as uint32 (N,); ValueError if it is not a file or its size does not
+    match ``num_points``."""
+    check_regular_file(path, "label file")
     size = os.path.getsize(path)
     if size % 4 != 0:
         raise ValueError(
@@ -207,6 +211,13 @@ class SemanticKITTIDataset(DefaultDataset):
             instance=instance,
             name=self.get_data_name(idx),
         )
+
+    def get_column_source(self, idx: int, key: str) -> str:
+        if key in ("segment", "instance"):
+            return self.label_path(idx)
+        if key == "strength":
+            return f"{self.get_data_source(idx)} (remission, 4th float32 of each point)"
+        return self.get_data_source(idx)
 
     def save_prediction(self, pred: np.ndarray, name: str, save_path: str) -> str:
         """Write ``pred`` (N,) train ids as ``<save_path>/sequences/SS/predictions/NNNNNN.label``.

@@ -78,6 +78,10 @@ class WaymoDataset(DefaultDataset):
             name=self.get_data_name(idx),
         )
 
+    def get_column_source(self, idx: int, key: str) -> str:
+        asset = key
+        return os.path.join(self.data_list[idx % len(self.data_list)], f"{asset}.npy")
+
     def save_prediction(self, pred: np.ndarray, name: str, save_path: str) -> str:
         """Write ``pred`` (N,) train ids as ``<save_path>/<name>.npy``, uint8 raw Segmentation.Type."""
         pred = check_prediction(pred, self.num_classes)

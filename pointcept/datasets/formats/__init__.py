@@ -11,7 +11,7 @@ from .nuscenes_lidar import (
     sweep_to_keyframe,
     transform_points,
 )
-from .ply import read_ply
+from .ply import ply_property, read_ply
 from .scene_npy import check_label_range, load_scene_npy
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "count_pcd_bin_points",
     "invert_rigid",
     "load_scene_npy",
+    "ply_property",
     "pose_matrix",
     "quaternion_to_matrix",
     "read_lidarseg",

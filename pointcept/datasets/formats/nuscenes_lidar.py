@@ -10,31 +10,57 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..validation import COORD_LIMIT, check_coord, check_finite, check_regular_file
+
 PCD_BIN_COLUMNS = 5
+INTENSITY_MAX = 255.0
 
 
 def read_pcd_bin(path: str) -> np.ndarray:
-    """Read a nuScenes lidar ``.pcd.bin``.
+    """Read a nuScenes lidar ``.pcd.bin`` (keyframe or sweep) and check it is one.
+
+    A file in another layout (e.g. 4 float32 columns) whose size happens to divide by 20 bytes
+    reads without error but with columns shifted: values of x, y and z land in the intensity
+    column. So beyond the size, every value must be finite, coordinates within ``COORD_LIMIT``
+    and intensities within 0..255; for a shifted real scan the negative coordinates alone break
+    the last rule.
 
     Returns:
         np.ndarray[N, 5] float32: x, y, z, intensity, ring.
 
     Raises:
-        ValueError: missing, truncated (size not a multiple of 20 bytes) or empty file, or NaN/Inf
-        coordinates; the message names the file.
+        ValueError naming the file: missing, a directory, empty, truncated or another column count
+        (size not a multiple of 20 bytes), NaN/Inf values, implausible coordinates, or intensities
+        outside 0..255.
     """
-    if not os.path.isfile(path):
-        raise ValueError(f"{path}: lidar file not found")
+    check_regular_file(path, "nuScenes lidar file (.pcd.bin)")
     size = os.path.getsize(path)
     row = 4 * PCD_BIN_COLUMNS
-    if size % row:
-        raise ValueError(f"{path}: truncated nuScenes lidar file ({size} bytes is not a multiple of {row})")
     if size == 0:
         raise ValueError(f"{path}: empty point cloud")
+    if size % row:
+        fits = [c for c in (3, 4, 6) if size % (4 * c) == 0]
+        hint = f"; the size fits rows of {' or '.join(map(str, fits))} float32" if fits else ""
+        raise ValueError(
+            f"{path}: truncated or not {PCD_BIN_COLUMNS} float32 columns per point (x, y, z, intensity, "
+            f"ring): {size} bytes is not a multiple of {row}{hint}"
+        )
     points = np.fromfile(path, dtype=np.float32).reshape(-1, PCD_BIN_COLUMNS)
-    if not np.isfinite(points[:, :3]).all():
-        bad = int((~np.isfinite(points[:, :3]).all(1)).sum())
-        raise ValueError(f"{path}: {bad} points with NaN/Inf coordinates")
+    # Fast path on the contiguous array (NaN fails both comparisons); the column checks run only
+    # when some value is non-finite or beyond COORD_LIMIT.
+    if not (-COORD_LIMIT <= points.min() and points.max() <= COORD_LIMIT):
+        check_coord(points[:, :3], path)
+        check_finite(points[:, 3:], path, "intensity/ring")
+    intensity = points[:, 3]
+    if intensity.min() < 0 or intensity.max() > INTENSITY_MAX:
+        bad = (intensity < 0) | (intensity > INTENSITY_MAX)
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{path}: {int(bad.sum())} points with intensity outside 0..{INTENSITY_MAX:g} (of {len(points)}, "
+            f"first at row {first}: {float(intensity[first]):g}); a nuScenes .pcd.bin has "
+            f"{PCD_BIN_COLUMNS} float32 columns (x, y, z, intensity, ring), this file has another column "
+            "count or layout"
+        )
     return points
 
 
@@ -43,20 +69,30 @@ def count_pcd_bin_points(path: str) -> int:
     return os.path.getsize(path) // (4 * PCD_BIN_COLUMNS)
 
 
-def read_lidarseg(path: str, num_points: int) -> np.ndarray:
+def read_lidarseg(path: str, num_points: int, points_path: str | None = None) -> np.ndarray:
     """Read a lidarseg label file for a keyframe of ``num_points`` points.
+
+    Args:
+        points_path: the keyframe's ``.pcd.bin``, named in a count mismatch (with the column count
+            at which its size would match the labels, if there is one).
 
     Returns:
         np.ndarray[N] uint8 raw class ids.
 
     Raises:
-        ValueError: missing file, label/point count mismatch, or an id outside 0..31.
+        ValueError: missing file or a directory, label/point count mismatch, or an id outside 0..31.
     """
-    if not os.path.isfile(path):
-        raise ValueError(f"{path}: lidarseg label file not found")
+    check_regular_file(path, "lidarseg label file")
     labels = np.fromfile(path, dtype=np.uint8)
     if len(labels) != num_points:
-        raise ValueError(f"{path}: {len(labels)} labels for a scan of {num_points} points")
+        msg = f"{path}: {len(labels)} labels for a scan of {num_points} points"
+        if points_path is not None:
+            msg += f" ({points_path}, {PCD_BIN_COLUMNS} float32 columns per point)"
+            size = os.path.getsize(points_path)
+            cols, rest = divmod(size, 4 * len(labels)) if len(labels) else (0, 1)
+            if rest == 0 and 3 <= cols <= 8:
+                msg += f"; at {cols} columns per point that file would hold {len(labels)} points"
+        raise ValueError(msg)
     if len(labels) and labels.max() > 31:
         raise ValueError(f"{path}: raw lidarseg id {int(labels.max())} outside 0..31")
     return labels

@@ -97,3 +97,14 @@ def read_ply(path: str) -> dict[str, dict[str, np.ndarray]]:
         out[name] = {p: np.ascontiguousarray(arr[p]) for p, _ in props}
         pos += need
     return out
+
+
+def ply_property(ply: dict[str, dict[str, np.ndarray]], element: str, prop: str, path: str) -> np.ndarray:
+    """``ply[element][prop]`` of a ``read_ply`` result, or ValueError naming ``path``, the missing
+    element or property, and what the file has instead."""
+    if element not in ply:
+        raise ValueError(f"{path}: PLY has no '{element}' element (elements: {', '.join(ply) or 'none'})")
+    if prop not in ply[element]:
+        have = ", ".join(ply[element]) or "none"
+        raise ValueError(f"{path}: PLY element '{element}' has no '{prop}' property (properties: {have})")
+    return ply[element][prop]

@@ -5,6 +5,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..validation import check_coord
+
 
 def load_scene_npy(
     folder: str,
@@ -25,8 +27,10 @@ def load_scene_npy(
         dict stem -> array, every per-point array with the same first dimension N > 0.
 
     Raises:
-        ValueError: naming the file for a missing required asset, an unreadable/corrupt file, a wrong
-        shape, a length different from ``coord``, an empty scan, or NaN/Inf coordinates.
+        ValueError: naming the file for a missing required asset, a directory in place of an
+        asset, an unreadable/corrupt file, a wrong shape, a length different from ``coord``, an
+        empty scan, or NaN/Inf or implausibly large (``COORD_LIMIT``) coordinates. Other float
+        assets are checked by ``validate_points``.
     """
     if not os.path.isdir(folder):
         raise ValueError(f"{folder}: scan folder not found")
@@ -34,6 +38,8 @@ def load_scene_npy(
     out = {}
     for stem in assets:
         path = os.path.join(folder, f"{stem}.npy")
+        if os.path.isdir(path):
+            raise ValueError(f"{path} is a directory, not a .npy file")
         if not os.path.isfile(path):
             if stem in required:
                 raise ValueError(f"{path}: required file missing")
@@ -58,9 +64,8 @@ def load_scene_npy(
             raise ValueError(
                 f"{os.path.join(folder, stem + '.npy')}: {len(arr)} rows for a scan of {n} points"
             )
-    if "coord" in out and not np.isfinite(out["coord"]).all():
-        bad = int((~np.isfinite(out["coord"]).all(1)).sum())
-        raise ValueError(f"{os.path.join(folder, 'coord.npy')}: {bad} points with NaN/Inf coordinates")
+    if "coord" in out:
+        check_coord(out["coord"], os.path.join(folder, "coord.npy"))
     return out
 
 

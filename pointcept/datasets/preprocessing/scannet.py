@@ -19,8 +19,9 @@ import os
 
 import numpy as np
 
-from ..formats.ply import read_ply
+from ..formats.ply import ply_property, read_ply
 from ..label_maps import SCANNET20_LUT, SCANNET200_LUT, apply_lut
+from ..validation import check_coord, check_regular_file
 from .normals import mesh_vertex_normals
 
 logger = logging.getLogger(__name__)
@@ -92,25 +93,38 @@ def labels_from_aggregation(
     return raw200, nyu40, instance
 
 
+def _triangles(mesh: dict, path: str, num_vertices: int) -> np.ndarray:
+    """The mesh's faces as (F, 3) vertex indices, each in ``0..num_vertices-1``; ValueError naming ``path``."""
+    faces = ply_property(mesh, "face", "vertex_indices", path)
+    if len(faces) == 0:
+        return np.zeros((0, 3), dtype=np.int64)
+    if faces.ndim != 2 or faces.shape[1] != 3:
+        raise ValueError(f"{path}: faces must be triangles, got {faces.shape[1:]} vertex indices per face")
+    bad = ((faces < 0) | (faces >= num_vertices)).any(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"{path}: {int(bad.sum())} of {len(faces)} faces index a vertex outside 0..{num_vertices - 1} "
+            f"(the mesh has {num_vertices} vertices; face indices range {int(faces.min())}..{int(faces.max())})"
+        )
+    return faces
+
+
 def convert_scene(
     scene_dir: str, scene: str, table: dict[str, tuple[int, int]] | None
 ) -> dict[str, np.ndarray]:
     """Arrays of one scene in our layout (see module docstring); labels only when label files exist."""
     mesh_path = os.path.join(scene_dir, f"{scene}_vh_clean_2.ply")
-    if not os.path.isfile(mesh_path):
-        raise ValueError(f"{mesh_path}: mesh file not found")
+    check_regular_file(mesh_path, "mesh file")
     mesh = read_ply(mesh_path)
-    if "vertex" not in mesh or "face" not in mesh:
-        raise ValueError(f"{mesh_path}: PLY has no vertex or face element")
-    v = mesh["vertex"]
-    coord = np.stack([v["x"], v["y"], v["z"]], 1).astype(np.float32)
+    coord = np.stack([ply_property(mesh, "vertex", k, mesh_path) for k in "xyz"], 1).astype(np.float32)
     if len(coord) == 0:
         raise ValueError(f"{mesh_path}: mesh has no vertices")
-    color = np.stack([v["red"], v["green"], v["blue"]], 1).astype(np.uint8)
+    check_coord(coord, mesh_path)
+    color = np.stack([ply_property(mesh, "vertex", k, mesh_path) for k in ("red", "green", "blue")], 1)
     out = {
         "coord": coord,
-        "color": color,
-        "normal": mesh_vertex_normals(coord, mesh["face"]["vertex_indices"]),
+        "color": color.astype(np.uint8),
+        "normal": mesh_vertex_normals(coord, _triangles(mesh, mesh_path, len(coord))),
     }
 
     agg = os.path.join(scene_dir, f"{scene}.aggregation.json")
@@ -126,10 +140,10 @@ def convert_scene(
         out["segment200"] = apply_lut(raw200, SCANNET200_LUT).astype(np.int32)
         out["instance"] = instance.astype(np.int32)
     elif os.path.isfile(labels_ply):
-        lab = read_ply(labels_ply)["vertex"]
-        if len(lab["label"]) != len(coord):
-            raise ValueError(f"{labels_ply}: {len(lab['label'])} labels for a mesh of {len(coord)} vertices")
-        out["segment20"] = apply_lut(lab["label"], SCANNET20_LUT).astype(np.int32)
+        label = ply_property(read_ply(labels_ply), "vertex", "label", labels_ply)
+        if len(label) != len(coord):
+            raise ValueError(f"{labels_ply}: {len(label)} labels for a mesh of {len(coord)} vertices")
+        out["segment20"] = apply_lut(label, SCANNET20_LUT).astype(np.int32)
     return out
 
 
