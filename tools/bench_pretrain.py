@@ -196,6 +196,8 @@ def run_one_case(args: argparse.Namespace) -> dict:
         backend=backend,
         dos_ops_calls=dict(sorted(counter.counts.items())),
         losses=losses,
+        # What the hook applied at the last step (tau_t, mask_progress, weight_decay, momentum).
+        schedule={k: trainer.storage.latest(k) for k in trainer.storage.names() if k.startswith("sched/")},
         amp=str(amp_dtype),
         threads=torch.get_num_threads(),
     )
@@ -212,9 +214,8 @@ def run_table(args: argparse.Namespace) -> None:
     for size in args.sizes:
         for backend in args.backends:
             argv = ["--sizes", str(size), "--backends", backend, "--config", args.config, "--scan", args.scan]
-            argv += ["--repeats", str(args.repeats), "--clouds", str(args.clouds)] + (
-                ["--amp"] if args.amp else []
-            )
+            argv += ["--repeats", str(args.repeats), "--clouds", str(args.clouds)]
+            argv += ["--amp"] if args.amp else []
             r = run_case(__file__, argv)
             if isinstance(r, str):
                 print(TABLE.row(size, backend, tail=r), flush=True)
@@ -235,6 +236,8 @@ def run_table(args: argparse.Namespace) -> None:
             )
             print(row, flush=True)
             extras.add(f"autocast {r['amp']}, torch threads {r['threads']}")
+            schedule = ", ".join(f"{k.removeprefix('sched/')} {v:.4g}" for k, v in r["schedule"].items())
+            extras.add(f"schedule at the last step: {schedule}")
     print("; ".join(sorted(extras)) + f"; load average at the end {os.getloadavg()[0]:.2f}")
     for size in args.sizes:
         if (size, "fused") in step_s and (size, "reference") in step_s:
@@ -251,7 +254,11 @@ def main(argv: list[str] | None = None) -> None:
     add_common_arguments(parser, DEFAULT_CONFIG, f"points per view, 0 = whole scan (default {DEFAULT_SIZES})")
     parser.add_argument("--clouds", type=int, default=1, help="clouds (scenes) per step (default 1)")
     parser.add_argument(
-        "--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS), help="dos_ops backends"
+        "--backends",
+        nargs="+",
+        choices=BACKENDS,
+        default=list(BACKENDS),
+        help="dos_ops backends (exactly one with --case)",
     )
     parser.add_argument("--amp", action="store_true", help="use the config's amp_dtype (default fp32)")
     args = parser.parse_args(argv)
