@@ -93,16 +93,16 @@ def test_benchmarks_need_a_scan_or_dos_real_data(tool, tmp_path):
 
 def test_bench_backbone_table_on_a_generated_scan(scan):
     proc = run_tool(
-        "bench_backbone.py", "--config", BACKBONE_TINY, "--scan", scan, "--sizes", "1500", "--repeats", "1"
+        "bench_backbone.py", "--config", BACKBONE_TINY, "--scan", scan, "--sizes", "600", "--repeats", "0"
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
     assert lines[1].split() == "points warm-up s fwd+bwd s CPU s RSS before MB peak RSS MB pts/s".split()
     cells = lines[2].split()
-    assert len(cells) == 7 and cells[0] == "1500", lines[2]
+    assert len(cells) == 7 and cells[0] == "600", lines[2]
     first_s, step_s, cpu_s, rss_before, peak_rss, pts_per_s = map(float, cells[1:])
     assert peak_rss >= rss_before > 0 and first_s > 0 and step_s > 0 and cpu_s >= 0
-    assert pts_per_s == pytest.approx(1500 / step_s, rel=0.05, abs=1)
+    assert pts_per_s == pytest.approx(600 / step_s, rel=0.05, abs=1)
     backend = "fused" if ops.fused_available() else "reference"
     assert lines[3].startswith(f"grid_pool {backend}, torch threads 2"), lines[3]
 
@@ -111,13 +111,13 @@ def test_bench_pretrain_case_runs_train_step_and_the_schedule_hook(scan):
     repeats = 1
     proc = run_tool(
         "bench_pretrain.py", "--case", "--backends", "reference", "--config", PRETRAIN_TINY, "--scan", scan,
-        "--sizes", "1500", "--repeats", str(repeats),
+        "--sizes", "600", "--repeats", str(repeats),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     assert r["backend"] == "reference" and r["dos_ops_calls"] == {}
     assert len(r["losses"]) == repeats + 1 and all(math.isfinite(x) for x in r["losses"])
-    assert r["points"] == sum(r["view_points"]) and 0 < max(r["view_points"]) <= 1500
+    assert r["points"] == sum(r["view_points"]) and 0 < max(r["view_points"]) <= 600
     cfg = load_config(PRETRAIN_TINY)
     (hook_cfg,) = [h for h in cfg.hooks if h["type"] == "DOSScheduleHook"]
     hook = DOSScheduleHook(**{k: v for k, v in hook_cfg.items() if k != "type"})
@@ -133,13 +133,13 @@ def test_bench_pretrain_case_runs_train_step_and_the_schedule_hook(scan):
 @pytest.mark.skipif(not ops.fused_available(), reason="dos_ops extension not built")
 def test_bench_pretrain_table_counts_fused_kernels_only_with_fused(scan):
     proc = run_tool(
-        "bench_pretrain.py", "--config", PRETRAIN_TINY, "--scan", scan, "--sizes", "1500", "--repeats", "0"
+        "bench_pretrain.py", "--config", PRETRAIN_TINY, "--scan", scan, "--sizes", "600", "--repeats", "0"
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = {line.split()[1]: line for line in proc.stdout.splitlines() if line.split()[:1] == ["1500"]}
+    rows = {line.split()[1]: line for line in proc.stdout.splitlines() if line.split()[:1] == ["600"]}
     assert set(rows) == {"fused", "reference"}, proc.stdout
     assert rows["reference"].endswith("  none")
     fused_calls = rows["fused"].split("  ")[-1]
     assert "masked_gather" in fused_calls and "grid_pool" in fused_calls, rows["fused"]
     assert "schedule at the last step: mask_progress 1" in proc.stdout
-    assert "pretrain step 1500: " in proc.stdout and "x fused vs reference" in proc.stdout
+    assert "pretrain step 600: " in proc.stdout and "x fused vs reference" in proc.stdout
