@@ -109,7 +109,7 @@ def _fabricate(root, rng, use_real):
     def cloud(i):
         if use_real:
             src = os.path.join(NUSC, KEY_SAMPLE if i % 2 == 0 else SWEEP_SAMPLE)
-            return np.fromfile(src, dtype=np.float32).reshape(-1, 5)[: 500 + 37 * i]
+            return read_pcd_bin(src)[: 500 + 37 * i]
         pts = rng.uniform(-30, 30, size=(400 + 17 * i, 5)).astype(np.float32)
         pts[:, 3] = rng.integers(0, 256, len(pts))
         return pts

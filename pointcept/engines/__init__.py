@@ -23,6 +23,7 @@ from .metrics import format_metrics_table, intersection_and_union, summarize
 from .optim import LAYER_ID, OPTIMIZERS, PrefixLayerId, build_optimizer
 from .sampler import EvalBatchSampler, SeededCollate, SeededDataset, TrainBatchSampler
 from .scheduler import SCHEDULERS, CosineWarmupLR, OneCycleLR, build_scheduler, cosine_schedule
+from .step import train_step
 from .tester import TESTERS, SemSegTester
 from .trainer import Trainer
 
@@ -60,6 +61,7 @@ __all__ = [
     "OneCycleLR",
     "build_scheduler",
     "cosine_schedule",
+    "train_step",
     "TESTERS",
     "SemSegTester",
     "Trainer",

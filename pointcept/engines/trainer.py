@@ -21,12 +21,13 @@ from pointcept.utils import comm
 from pointcept.utils.logger import close_file_handlers, get_logger
 from pointcept.utils.seed import WorkerInit, derive_seed, set_seed
 
-from .amp import autocast, build_grad_scaler, resolve_amp_dtype
+from .amp import build_grad_scaler, resolve_amp_dtype
 from .hooks.base import build_hooks
-from .launch import init_distributed, select_device, to_device
+from .launch import init_distributed, select_device
 from .optim import build_optimizer
 from .sampler import EvalBatchSampler, SeededCollate, SeededDataset, TrainBatchSampler
 from .scheduler import build_scheduler
+from .step import train_step
 from .storage import ScalarStorage
 
 _REQUIRED_KEYS = ("model", "data", "batch_size", "max_steps", "optimizer", "save_path")
@@ -223,31 +224,20 @@ class Trainer:
         close_file_handlers()
 
     def run_step(self, batch: dict) -> None:
-        batch = to_device(batch, self.device)
-        with autocast(self.device, self.amp_dtype):
-            output = self.model(batch, **self.forward_kwargs)
-        if not isinstance(output, dict) or "loss" not in output:
-            raise TypeError(
-                f"the model must return a dict with 'loss' in training, got {type(output).__name__}"
-            )
-        loss = output["loss"]
-        if not torch.isfinite(loss.detach()):
-            raise FloatingPointError(f"loss is {loss.item()} at step {self.step + 1}")
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        if self.clip_grad:
-            self.scaler.unscale_(self.optimizer)
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), float(self.clip_grad))
-            self.storage.put("grad_norm", float(norm))
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        if self.scheduler is not None:
-            self.scheduler.step()
-        self.output = {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in output.items()}
-        for key, value in self.output.items():
-            if isinstance(value, torch.Tensor) and value.dim() == 0:
-                self.storage.put(key, float(value))
-        self.storage.put("lr", max(g["lr"] for g in self.optimizer.param_groups))
+        """One optimizer step on ``batch`` (see ``step.train_step``); sets ``self.output``."""
+        self.output = train_step(
+            self.model,
+            batch,
+            self.optimizer,
+            self.scaler,
+            self.scheduler,
+            device=self.device,
+            amp_dtype=self.amp_dtype,
+            clip_grad=self.clip_grad,
+            forward_kwargs=self.forward_kwargs,
+            storage=self.storage,
+            step_number=self.step + 1,
+        )
 
     def state_dict(self) -> dict:
         """Everything needed to continue this run exactly (see ``hooks/checkpoint.py``)."""

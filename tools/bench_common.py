@@ -1,0 +1,183 @@
+"""Shared parts of the training benchmarks (``tools/bench_backbone.py``, ``tools/bench_pretrain.py``)
+and of the tests that run on a real scan.
+
+Each benchmark prints a table with one row per case. A case runs in a fresh Python process,
+``python tools/bench_<name>.py --case ...`` (documented in each script's ``--help``), which prints
+its result as the last line of stdout, one JSON object; so the peak resident set size
+(``ru_maxrss``) a case reports belongs to that case alone.
+
+The sample scan is a SemanticKITTI velodyne ``.bin``: ``--scan``, or by default
+``$DOS_REAL_DATA/semantic_kitti/dataset/sequences/00/velodyne/000000.bin``; there is no other default.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REAL_DATA_ENV = "DOS_REAL_DATA"
+SCAN_IN_REAL_DATA = "semantic_kitti/dataset/sequences/00/velodyne/000000.bin"
+
+
+# ---------------------------------------------------------------------------------- scan loading
+def default_scan() -> str | None:
+    """The sample scan under ``$DOS_REAL_DATA``, or None when the variable is unset or empty."""
+    real_data = os.environ.get(REAL_DATA_ENV)
+    return os.path.join(real_data, SCAN_IN_REAL_DATA) if real_data else None
+
+
+def resolve_scan(scan: str | None) -> str:
+    """``scan``, else the default; SystemExit with what to pass when neither names a file."""
+    path = scan or default_scan()
+    if path is None:
+        raise SystemExit(
+            f"no scan given: pass --scan PATH/TO/velodyne/NNNNNN.bin, or set {REAL_DATA_ENV} to the "
+            f"folder holding {SCAN_IN_REAL_DATA}"
+        )
+    if not os.path.isfile(path):
+        where = "--scan" if scan else f"${REAL_DATA_ENV}/{SCAN_IN_REAL_DATA}"
+        raise SystemExit(f"scan not found: {path} (from {where})")
+    return path
+
+
+def grid_sampled_scan(path: str, grid_size: float = 0.05, num_points: int = 0) -> dict:
+    """A PTv3 input from a SemanticKITTI ``.bin``: the first point of each ``grid_size`` voxel
+    (voxels in lexicographic order), cropped to the ``num_points`` nearest to the sensor in the
+    x-y plane (0: keep all).
+
+    Returns torch tensors ``coord`` (N, 3) float32, ``grid_coord`` (N, 3) int64 with minimum 0 over
+    the kept points, ``feat`` (N, 4) = x, y, z, remission, and ``offset`` = [N].
+    """
+    import torch
+
+    from pointcept.datasets.semantic_kitti import read_points
+
+    scan = read_points(path)
+    grid = np.floor(scan[:, :3] / grid_size).astype(np.int64)
+    _, keep = np.unique(grid, axis=0, return_index=True)
+    scan, grid = scan[keep], grid[keep]
+    if 0 < num_points < len(scan):
+        nearest = np.argsort(np.linalg.norm(scan[:, :2], axis=1), kind="stable")[:num_points]
+        scan, grid = scan[nearest], grid[nearest]
+    return dict(
+        coord=torch.from_numpy(scan[:, :3].copy()),
+        grid_coord=torch.from_numpy(grid - grid.min(0)),
+        feat=torch.from_numpy(scan),
+        offset=torch.tensor([len(scan)]),
+    )
+
+
+# ---------------------------------------------------------------------------------- measuring
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB (Linux reports ``ru_maxrss`` in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_steps(
+    step: Callable[[], object], repeats: int, warmup_context: AbstractContextManager | None = None
+) -> tuple[list, dict]:
+    """Run ``step`` once as a warm-up (inside ``warmup_context``), then ``repeats`` timed times.
+
+    Returns the step results and ``first_s`` (warm-up wall time), ``step_s`` and ``step_cpu_s``
+    (medians of the timed steps' wall and CPU seconds; the warm-up's when ``repeats`` is 0).
+    """
+    results, times, cpu_times = [], [], []
+    for i in range(repeats + 1):
+        with warmup_context if i == 0 and warmup_context is not None else nullcontext():
+            start, cpu_start = time.perf_counter(), cpu_seconds()
+            results.append(step())
+            times.append(time.perf_counter() - start)
+            cpu_times.append(cpu_seconds() - cpu_start)
+    timed = slice(1, None) if repeats else slice(0, 1)
+    return results, dict(
+        first_s=times[0],
+        step_s=float(np.median(times[timed])),
+        step_cpu_s=float(np.median(cpu_times[timed])),
+    )
+
+
+# ---------------------------------------------------------------------------------- running cases
+def add_common_arguments(parser: argparse.ArgumentParser, default_config: str, sizes_help: str) -> None:
+    """``--config``, ``--scan``, ``--sizes``, ``--repeats`` and ``--case``."""
+    parser.add_argument(
+        "--config", default=default_config, help=f"default: {os.path.relpath(default_config, ROOT)}"
+    )
+    parser.add_argument(
+        "--scan",
+        default=None,
+        help=f"SemanticKITTI velodyne .bin (default: ${REAL_DATA_ENV}/{SCAN_IN_REAL_DATA})",
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=None, help=sizes_help)
+    parser.add_argument("--repeats", type=int, default=2, help="timed steps after one warm-up step")
+    parser.add_argument(
+        "--case",
+        action="store_true",
+        help="run one case (a single --sizes value) in this process and print its result as one JSON "
+        "line; the table runs each case this way in a fresh subprocess",
+    )
+
+
+def check_common_arguments(args: argparse.Namespace) -> None:
+    """Resolve ``args.scan``; SystemExit on a missing config or a negative size / repeat count."""
+    args.scan = resolve_scan(args.scan)
+    if not os.path.isfile(args.config):
+        raise SystemExit(f"config not found: {args.config}")
+    if args.repeats < 0 or min(args.sizes) < 0:
+        raise SystemExit("--repeats and --sizes must be >= 0")
+    if args.case and len(args.sizes) != 1:
+        raise SystemExit(f"--case runs one case: give exactly one --sizes value, got {args.sizes}")
+
+
+def print_result(result: dict) -> None:
+    """A case's result, as the single JSON line :func:`run_case` reads."""
+    print(json.dumps(result), flush=True)
+
+
+def run_case(script: str, argv: list[str], env: dict | None = None) -> dict | str:
+    """Run ``python script --case *argv`` in a fresh process with this checkout first on
+    ``PYTHONPATH``: the case's JSON result, or a failure message (exit code, last stderr line)."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH")) if p)
+    proc = subprocess.run([sys.executable, script, "--case", *argv], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        return f"failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+class Table:
+    """Fixed-width rows: ``columns`` is a list of (title, width, format spec for numbers);
+    an optional free-text ``tail`` column ends each row. ``None`` prints as ``-``."""
+
+    def __init__(self, columns: list[tuple[str, int, str]], tail: str | None = None):
+        self.columns = columns
+        self.tail = tail
+
+    def header(self) -> str:
+        titles = " ".join(f"{title:>{width}}" for title, width, _ in self.columns)
+        return titles + (f"  {self.tail}" if self.tail else "")
+
+    def row(self, *values, tail: str | None = None) -> str:
+        """The given leading cells (fewer than the columns for a failed case), then ``tail``."""
+        cells = []
+        for value, (_, width, spec) in zip(values, self.columns):
+            if value is None:
+                cells.append(f"{'-':>{width}}")
+            elif isinstance(value, str):
+                cells.append(f"{value:>{width}}")
+            else:
+                cells.append(f"{value:>{width}{spec}}")
+        return " ".join(cells) + (f"  {tail}" if tail else "")

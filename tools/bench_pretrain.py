@@ -1,0 +1,278 @@
+"""One full DOS pretraining step on a real scan, CPU: fused ``dos_ops`` kernels vs pure-torch references.
+
+A step is exactly a training step: ``pointcept.engines.train_step`` (teacher + student forward,
+backward through the grad scaler, gradient clipping, optimizer and scheduler step) between the
+config's ``DOSScheduleHook`` ``before_step`` (tau_t, mask progress, weight decay) and
+``after_step`` (EMA teacher update), the hook running on a minimal stand-in for the trainer whose
+``step`` starts at mid-training (mask warm-up done) and advances by one per step. The model,
+optimizer (layer-wise lr decay) and scheduler come from the config
+(``configs/semantic_kitti/pretrain-dos.py`` by default).
+
+The two views of each cloud come from the config's own ``data.train.transform`` applied to the
+scan, with the ``DOSViewGenerator`` cutting exactly ``size`` points per view before its view
+transforms (which grid-sample again after augmentation, so a view ends up slightly smaller).
+"points" counts the input points of both views of all clouds; the student sees only the
+observable ones.
+
+Each (size, backend) case runs in a fresh subprocess (``--case``), so its peak resident set size
+belongs to that case alone; the table also shows the RSS before the first step (model + optimizer
++ data), so the step's own footprint is the difference. "CPU s" is the process's user+system time
+per step: on a shared machine it is a steadier measure than wall time. A case selects its backend
+with ``pointcept.ops.set_backend``, and counts the ``dos_ops`` kernel calls of its warm-up step:
+it fails unless they are non-zero with "fused" and zero with "reference"; the table prints them.
+
+    OMP_NUM_THREADS=2 python tools/bench_pretrain.py [--sizes 20000 60000] [--clouds 1] [--scan ...]
+
+The scan is ``--scan`` or, by default, the sample under ``$DOS_REAL_DATA`` (see tools/bench_common.py).
+"""
+
+import argparse
+import collections
+import copy
+import os
+from types import SimpleNamespace
+
+from bench_common import (
+    ROOT,
+    Table,
+    add_common_arguments,
+    check_common_arguments,
+    peak_rss_mb,
+    print_result,
+    run_case,
+    time_steps,
+)
+
+DEFAULT_CONFIG = os.path.join(ROOT, "configs/semantic_kitti/pretrain-dos.py")
+DEFAULT_SIZES = [20000, 60000]
+BACKENDS = ("fused", "reference")
+TABLE = Table(
+    [
+        ("size", 6, "d"),
+        ("backend", 9, ""),
+        ("points", 7, "d"),
+        ("warm-up s", 9, ".2f"),
+        ("s/step", 7, ".2f"),
+        ("CPU s", 6, ".1f"),
+        ("points/s", 8, ".0f"),
+        ("RSS before MB", 13, ".0f"),
+        ("peak RSS MB", 11, ".0f"),
+    ],
+    tail="dos_ops calls (warm-up step)",
+)
+
+
+def pretrain_batch(cfg, scan_path: str, view_points: int, num_clouds: int) -> dict:
+    """Collated two-view batch of ``num_clouds`` crops of one scan through the config's pipeline.
+
+    The pipeline is ``cfg.data.train.transform`` with its ``DOSViewGenerator`` set to cut exactly
+    ``view_points`` points per view (0: the whole scan); each cloud gets its own random crops and
+    augmentations from the global numpy RNG.
+    """
+    from pointcept.datasets import Compose, collate_fn
+    from pointcept.datasets.semantic_kitti import read_points
+
+    scan = read_points(scan_path)
+    transform = copy.deepcopy(list(cfg.data.train.transform))
+    generators = [t for t in transform if t.get("type") == "DOSViewGenerator"]
+    if len(generators) != 1:
+        raise ValueError(
+            f"--config: data.train.transform must hold exactly one DOSViewGenerator, found {len(generators)}"
+        )
+    generators[0].update(crop_scale=(1.0, 1.0), max_points=view_points or len(scan))
+    pipeline = Compose(transform)
+    name = os.path.splitext(os.path.basename(scan_path))[0]
+    samples = [
+        pipeline(dict(coord=scan[:, :3].copy(), strength=scan[:, 3:4].copy(), name=name))
+        for _ in range(num_clouds)
+    ]
+    return collate_fn(samples)
+
+
+def schedule_hook_cfg(cfg) -> dict:
+    """The config's one ``DOSScheduleHook`` entry (ValueError unless there is exactly one)."""
+    found = [h for h in cfg.get("hooks") or [] if h.get("type") == "DOSScheduleHook"]
+    if len(found) != 1:
+        raise ValueError(f"--config: hooks must hold exactly one DOSScheduleHook, found {len(found)}")
+    return found[0]
+
+
+def dos_ops_counter():
+    """A dispatch mode counting the ``dos_ops`` kernels that run under it, by op name."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class DosOpsCounter(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.counts = collections.Counter()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.namespace == "dos_ops":
+                self.counts[func.name().split("::")[-1]] += 1
+            return func(*args, **(kwargs or {}))
+
+    return DosOpsCounter()
+
+
+def run_one_case(args: argparse.Namespace) -> dict:
+    """Time ``args.repeats`` pretraining steps after one warm-up, on ``args.backends[0]``."""
+    import numpy as np
+    import torch
+
+    from pointcept import ops
+    from pointcept.engines import build_optimizer, build_scheduler, train_step
+    from pointcept.engines.amp import build_grad_scaler, resolve_amp_dtype
+    from pointcept.engines.hooks.base import build_hooks
+    from pointcept.engines.storage import ScalarStorage
+    from pointcept.models import build_model
+    from pointcept.utils.config import load_config
+
+    ops.set_backend(args.backends[0])
+    backend = ops.get_backend()
+    torch.manual_seed(0)
+    np.random.seed(0)
+    device = torch.device("cpu")
+    cfg = load_config(args.config)
+    batch = pretrain_batch(cfg, args.scan, args.sizes[0], args.clouds)
+    views = [batch[k] for k in ("view1", "view2")]
+    model = build_model(cfg.model).train()
+    optimizer = build_optimizer(
+        cfg.optimizer,
+        model,
+        param_dicts=cfg.get("param_dicts"),
+        layer_decay=cfg.get("layer_decay"),
+        no_decay_keywords=tuple(cfg.get("no_decay_keywords") or ()),
+    )
+    max_steps = int(cfg.max_steps)
+    amp_dtype = resolve_amp_dtype(cfg.get("amp_dtype"), device) if args.amp else None
+    # The attributes DOSScheduleHook reads from its trainer; ``step`` = completed steps.
+    trainer = SimpleNamespace(
+        model=model,
+        model_without_ddp=model,
+        optimizer=optimizer,
+        scheduler=build_scheduler(cfg.get("scheduler"), optimizer, max_steps),
+        scaler=build_grad_scaler(device, amp_dtype),
+        storage=ScalarStorage(),
+        forward_kwargs={},
+        step=max_steps // 2,
+        max_steps=max_steps,
+    )
+    (hook,) = build_hooks([schedule_hook_cfg(cfg)], trainer)
+    hook.before_train()
+
+    def step() -> float:
+        hook.before_step()
+        output = train_step(
+            model,
+            batch,
+            optimizer,
+            trainer.scaler,
+            trainer.scheduler,
+            device=device,
+            amp_dtype=amp_dtype,
+            clip_grad=cfg.get("clip_grad"),
+            forward_kwargs=trainer.forward_kwargs,
+            storage=trainer.storage,
+            step_number=trainer.step + 1,
+        )
+        trainer.step += 1
+        hook.after_step()
+        return float(output["loss"])
+
+    rss_before = peak_rss_mb()
+    counter = dos_ops_counter()
+    losses, timing = time_steps(step, args.repeats, warmup_context=counter)
+    num_calls = sum(counter.counts.values())
+    if (backend == "reference") != (num_calls == 0):
+        raise RuntimeError(
+            f"backend {backend!r} but the warm-up step ran dos_ops kernels {dict(counter.counts)}"
+        )
+    return dict(
+        points=sum(len(v["coord"]) for v in views),
+        view_points=[len(v["coord"]) for v in views],
+        **timing,
+        rss_before_mb=rss_before,
+        peak_rss_mb=peak_rss_mb(),
+        backend=backend,
+        dos_ops_calls=dict(sorted(counter.counts.items())),
+        losses=losses,
+        # What the hook applied at the last step (tau_t, mask size and ratio, weight decay, momentum).
+        schedule={k: trainer.storage.latest(k) for k in trainer.storage.names() if k.startswith("sched/")},
+        amp=str(amp_dtype),
+        threads=torch.get_num_threads(),
+    )
+
+
+def run_table(args: argparse.Namespace) -> None:
+    print(
+        f"DOS pretraining step: config {os.path.relpath(args.config, ROOT)}, scan {args.scan}, "
+        f"{args.clouds} cloud(s) x 2 views, CPU, {args.repeats} timed step(s) after 1 warm-up; "
+        f"load average {os.getloadavg()[0]:.2f} (timings are only meaningful on an idle machine)"
+    )
+    print(TABLE.header(), flush=True)
+    step_s, points, extras = {}, {}, set()
+    for size in args.sizes:
+        for backend in args.backends:
+            argv = ["--sizes", str(size), "--backends", backend, "--config", args.config, "--scan", args.scan]
+            argv += ["--repeats", str(args.repeats), "--clouds", str(args.clouds)]
+            argv += ["--amp"] if args.amp else []
+            r = run_case(__file__, argv)
+            if isinstance(r, str):
+                print(TABLE.row(size, backend, tail=r), flush=True)
+                continue
+            step_s[size, backend], points[size, backend] = r["step_s"], r["points"]
+            calls = ", ".join(f"{k} {v}" for k, v in r["dos_ops_calls"].items()) or "none"
+            row = TABLE.row(
+                size,
+                r["backend"],
+                r["points"],
+                r["first_s"],
+                r["step_s"],
+                r["step_cpu_s"],
+                r["points"] / r["step_s"],
+                r["rss_before_mb"],
+                r["peak_rss_mb"],
+                tail=calls,
+            )
+            print(row, flush=True)
+            extras.add(f"autocast {r['amp']}, torch threads {r['threads']}")
+            schedule = ", ".join(f"{k.removeprefix('sched/')} {v:.4g}" for k, v in r["schedule"].items())
+            extras.add(f"schedule at the last step: {schedule}")
+    print("; ".join(sorted(extras)) + f"; load average at the end {os.getloadavg()[0]:.2f}")
+    for size in args.sizes:
+        if (size, "fused") in step_s and (size, "reference") in step_s:
+            same = points[size, "fused"] == points[size, "reference"]
+            note = "" if same else " (different inputs: point counts differ)"
+            speedup = step_s[size, "reference"] / step_s[size, "fused"]
+            print(f"pretrain step {size}: {speedup:.2f}x fused vs reference{note}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_common_arguments(parser, DEFAULT_CONFIG, f"points per view, 0 = whole scan (default {DEFAULT_SIZES})")
+    parser.add_argument("--clouds", type=int, default=1, help="clouds (scenes) per step (default 1)")
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        choices=BACKENDS,
+        default=list(BACKENDS),
+        help="dos_ops backends (exactly one with --case)",
+    )
+    parser.add_argument("--amp", action="store_true", help="use the config's amp_dtype (default fp32)")
+    args = parser.parse_args(argv)
+    args.sizes = args.sizes if args.sizes is not None else DEFAULT_SIZES
+    check_common_arguments(args)
+    if args.clouds < 1:
+        raise SystemExit("--clouds must be >= 1")
+    if args.case and len(args.backends) != 1:
+        raise SystemExit(f"--case runs one case: give exactly one --backends value, got {args.backends}")
+    if args.case:
+        print_result(run_one_case(args))
+    else:
+        run_table(args)
+
+
+if __name__ == "__main__":
+    main()
