@@ -11,8 +11,8 @@ each epoch and of the run); the run fails with :class:`NoLabelsError` when
 * a whole epoch, observed from its first batch, had no valid label on any rank, or
 * the run went from step 0 to ``max_steps`` (shorter than an epoch) without any valid label.
 
-Both are decided at the same step on every rank (one all-reduce of a counter), before the
-``after_step`` hooks, so no checkpoint of label-less training is written at that step.
+Both are decided on every rank at the same batch (one all-reduce of a counter), before that
+batch's optimizer step, so the last label-less step is neither trained nor checkpointed.
 """
 
 import torch
@@ -31,11 +31,21 @@ class LabelCheck:
     Args:
         ignore_index: label of unlabelled points.
         where: the training data, for messages (e.g. ``data.train (data_root=..., split=...)``).
+        batches_per_epoch, max_steps: the trainer's.
         device: where the counter lives for the all-reduce (the trainer's device).
     """
 
-    def __init__(self, ignore_index: int, where: str, device: torch.device, logger):
+    def __init__(
+        self,
+        ignore_index: int,
+        where: str,
+        batches_per_epoch: int,
+        max_steps: int,
+        device: torch.device,
+        logger,
+    ):
         self.ignore_index = int(ignore_index)
+        self.batches_per_epoch, self.max_steps = batches_per_epoch, max_steps
         self.where = where
         self.device = device
         self.logger = logger
@@ -47,8 +57,20 @@ class LabelCheck:
         self.empty_scans = 0  # of which without any valid label
         self.epoch_empty_scans = 0
 
+    def observe(self, batch: dict, step: int, start_step: int, epoch: int, epoch_index: int) -> None:
+        """Count ``batch``, the one optimizer step ``step`` (1-based) is about to train on, with
+        ``epoch_index`` batches of ``epoch`` done before it, in a process that started at
+        ``start_step``; then apply the rule (module doc)."""
+        self.update(batch, epoch_index)
+        self.check(
+            step,
+            start_step,
+            epoch,
+            end_of_epoch=epoch_index + 1 == self.batches_per_epoch,
+            end_of_run=step == self.max_steps,
+        )
+
     def update(self, batch: dict, epoch_index: int) -> None:
-        """Count ``batch`` (before the step); ``epoch_index`` = batches already done in this epoch."""
         segment = batch.get("segment") if isinstance(batch, dict) else None
         if not isinstance(segment, torch.Tensor):
             return
@@ -83,7 +105,6 @@ class LabelCheck:
         return int(value.item())
 
     def check(self, step: int, start_step: int, epoch: int, end_of_epoch: bool, end_of_run: bool) -> None:
-        """After the optimizer step ``step``; raises :class:`NoLabelsError` by the module rule."""
         if not self.supervised or not (end_of_epoch or end_of_run):
             return
         if end_of_epoch:

@@ -111,7 +111,12 @@ class Trainer:
         # would form a cycle that keeps the model and loaders alive until the GC runs.
         self.hooks = build_hooks(cfg.get("hooks") or [], weakref.proxy(self))
         self.label_check = LabelCheck(
-            cfg.data.get("ignore_index", -1), self.describe_train_data(), self.device, self.logger
+            cfg.data.get("ignore_index", -1),
+            self.describe_train_data(),
+            self.train_sampler.batches_per_epoch,
+            self.max_steps,
+            self.device,
+            self.logger,
         )
 
     # ------------------------------------------------------------------ builders
@@ -221,15 +226,11 @@ class Trainer:
             start = time.perf_counter()
             batch = next(data_iter)
             self.data_time = time.perf_counter() - start
-            self.label_check.update(batch, self.epoch_index)
+            self.label_check.observe(batch, self.step + 1, start_step, self.epoch, self.epoch_index)
             self.call_hooks("before_step")
             self.run_step(batch)
             self.step += 1
             self.epoch_index += 1
-            end_of_epoch = self.epoch_index == self.train_sampler.batches_per_epoch
-            self.label_check.check(
-                self.step, start_step, self.epoch, end_of_epoch, self.step == self.max_steps
-            )
             self.call_hooks("after_step")
             self.is_best = False
             if self.epoch_index == self.train_sampler.batches_per_epoch:

@@ -6,9 +6,10 @@ anything else keeps its traceback. A user error is:
 * an instance of :class:`UserError` (checkpoint, run-folder, missing-file, disk-full errors...);
 * an instance of an exception class defined inside ``pointcept`` (``ConfigError``, dataset error
   classes), so that each layer can define its own without importing this module;
-* a ``ValueError``/``OSError`` raised by code in ``pointcept/datasets/`` (the readers report bad
-  files with a plain ``ValueError`` naming the file);
-* an ``OSError`` with ``errno.ENOSPC`` (no space left on device), wherever it was raised.
+* a ``ValueError``/``OSError`` whose innermost ``pointcept`` frame is in ``pointcept/datasets/``
+  (the readers report bad files with a plain ``ValueError`` naming the file);
+* an ``OSError`` naming a file (missing file, permission denied...) or with ``errno.ENOSPC`` (no
+  space left on device), wherever it was raised.
 
 Every message names the file or the config key involved.
 """
@@ -44,8 +45,13 @@ class DiskFullError(UserError, OSError):
 
 
 def _raised_in(exc: BaseException, directory: str) -> bool:
-    frames = traceback.extract_tb(exc.__traceback__)
-    return bool(frames) and os.path.abspath(frames[-1].filename).startswith(directory)
+    """True if the innermost frame of ``pointcept`` code in ``exc``'s traceback is in ``directory``."""
+    ours = [
+        f.filename
+        for f in traceback.extract_tb(exc.__traceback__)
+        if os.path.abspath(f.filename).startswith(_PKG_DIR + os.sep)
+    ]
+    return bool(ours) and os.path.abspath(ours[-1]).startswith(directory)
 
 
 def is_user_error(exc: BaseException) -> bool:
@@ -54,7 +60,7 @@ def is_user_error(exc: BaseException) -> bool:
         return True
     if type(exc).__module__.split(".")[0] == "pointcept":
         return True
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+    if isinstance(exc, OSError) and (exc.errno == errno.ENOSPC or exc.filename is not None):
         return True
     return isinstance(exc, (ValueError, OSError)) and _raised_in(exc, _DATASETS_DIR)
 
