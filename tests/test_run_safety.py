@@ -113,6 +113,7 @@ def test_training_into_an_existing_run_is_refused_unless_overwrite(tree):
     assert step_of(copy / "model" / "model_last.pth") == 2
     log = (copy / "train.log").read_text()
     assert log.count("training from step 0 to 2") == 1 and "to 4" not in log
+    assert "overwrite" not in (copy / "config.py").read_text()  # else a later -r true would refuse
 
     both = train(tree, "-n", "copy", "-o", "-r", "true")
     assert (

@@ -124,6 +124,9 @@ def default_setup(args: argparse.Namespace, snapshot: bool = True) -> Config:
             raise (ConfigError if kind == "ConfigError" else RunExistsError)(note)
         if note:
             get_logger().warning(note)
+        # An instruction for this launch, not a property of the run: `-r true` later reads the
+        # snapshot and must not find it.
+        cfg.pop("overwrite", None)
     if comm.is_main_process():
         os.makedirs(os.path.join(cfg.save_path, "model"), exist_ok=True)
         snapshot_path = os.path.join(cfg.save_path, "config.py")
