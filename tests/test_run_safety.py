@@ -308,3 +308,34 @@ def test_a_few_unlabelled_scans_are_counted_not_fatal(tmp_path):
     log = (tmp_path / "run" / "train.log").read_text()
     assert "epoch 1: 2 training scan(s) had no valid label (4 of 24 so far on this rank)" in log
     assert "4 of the 24 training scans seen by this process had no valid label" in log
+
+
+def test_label_check_rule_and_opt_out():
+    import logging
+
+    from pointcept.engines.label_check import LabelCheck, NoLabelsError
+
+    def batch(labelled: bool) -> dict:
+        segment = torch.tensor([0, 1, -1, -1, 2, -1]) if labelled else torch.full((6,), -1)
+        return dict(segment=segment, offset=torch.tensor([2, 4, 6]))
+
+    logger = logging.getLogger("label_check_test")
+    check = LabelCheck(-1, "data.train (data_root='r')", 3, 100, torch.device("cpu"), logger)
+    check.observe(batch(False), 1, 0, 0, 0)
+    check.observe(batch(True), 2, 0, 0, 1)
+    check.observe(batch(False), 3, 0, 0, 2)  # end of a labelled epoch: fine
+    assert (check.scans, check.empty_scans) == (9, 7)  # the labelled batch has one all-ignore scan
+    check.observe(batch(False), 4, 0, 1, 0)
+    check.observe(batch(False), 5, 0, 1, 1)
+    with pytest.raises(
+        NoLabelsError, match=r"every point of data.train \(data_root='r'\) .* \(epoch 1, step 6\)"
+    ):
+        check.observe(batch(False), 6, 0, 1, 2)
+    resumed = LabelCheck(-1, "data.train", 3, 100, torch.device("cpu"), logger)
+    resumed.observe(batch(False), 6, 4, 1, 2)  # resumed mid-epoch: this epoch was not fully observed
+    off = LabelCheck(-1, "data.train", 1, 1, torch.device("cpu"), logger, enabled=False)
+    off.observe(batch(False), 1, 0, 0, 0)
+    short = LabelCheck(-1, "data.train", 10, 2, torch.device("cpu"), logger)
+    short.observe(batch(False), 1, 0, 0, 0)
+    with pytest.raises(NoLabelsError, match="no valid label in any of the 2 training steps"):
+        short.observe(batch(False), 2, 0, 0, 1)

@@ -11,6 +11,9 @@ each epoch and of the run); the run fails with :class:`NoLabelsError` when
 * a whole epoch, observed from its first batch, had no valid label on any rank, or
 * the run went from step 0 to ``max_steps`` (shorter than an epoch) without any valid label.
 
+A self-supervised config whose batches carry ``segment`` only for monitoring sets
+``check_labels = False``.
+
 Both are decided on every rank at the same batch (one all-reduce of a counter), before that
 batch's optimizer step, so the last label-less step is neither trained nor checkpointed.
 """
@@ -33,6 +36,7 @@ class LabelCheck:
         where: the training data, for messages (e.g. ``data.train (data_root=..., split=...)``).
         batches_per_epoch, max_steps: the trainer's.
         device: where the counter lives for the all-reduce (the trainer's device).
+        enabled: False turns the check off (``check_labels = False`` in the config).
     """
 
     def __init__(
@@ -43,7 +47,9 @@ class LabelCheck:
         max_steps: int,
         device: torch.device,
         logger,
+        enabled: bool = True,
     ):
+        self.enabled = bool(enabled)
         self.ignore_index = int(ignore_index)
         self.batches_per_epoch, self.max_steps = batches_per_epoch, max_steps
         self.where = where
@@ -71,7 +77,7 @@ class LabelCheck:
         )
 
     def update(self, batch: dict, epoch_index: int) -> None:
-        segment = batch.get("segment") if isinstance(batch, dict) else None
+        segment = batch.get("segment") if self.enabled and isinstance(batch, dict) else None
         if not isinstance(segment, torch.Tensor):
             return
         self.supervised = True

@@ -117,6 +117,7 @@ class Trainer:
             self.max_steps,
             self.device,
             self.logger,
+            enabled=cfg.get("check_labels", True),
         )
 
     # ------------------------------------------------------------------ builders
