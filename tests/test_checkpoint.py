@@ -1,6 +1,7 @@
 """Checkpoint I/O: weights-only round trip, refusal of code-carrying pickles, corruption errors,
 atomic replacement, and strict / key-mapped weight loading."""
 
+import errno
 import os
 import pickle
 import signal
@@ -19,6 +20,7 @@ from pointcept.engines.checkpoint import (
     load_weights,
     save_checkpoint,
 )
+from pointcept.utils.errors import DiskFullError
 from pointcept.utils.seed import get_rng_state
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -189,3 +191,53 @@ def test_key_map_longest_prefix_and_ddp_prefix():
     assert apply_key_map(sd, {"a.": "p.", "a.b.": "q."}) == {"p.x": 1, "q.y": 2}
     assert extract_state_dict({"module.w": 1, "module.v": 2}) == {"w": 1, "v": 2}
     assert extract_state_dict({"model": {"w": 1}, "step": 3}) == {"w": 1}
+
+
+class _FullDisk:
+    """A file object whose writes fail with ENOSPC once ``room`` bytes have been written."""
+
+    def __init__(self, f, room: int):
+        self.f, self.room = f, room
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(data)
+        return self.f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+
+@pytest.mark.parametrize("room", [0, 600])
+def test_disk_full_names_the_file_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch, room):
+    path = tmp_path / "model" / "model_last.pth"
+    save_checkpoint(str(path), small_state(1.0))
+    before = path.read_bytes()
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(os, "fdopen", lambda fd, mode: _FullDisk(real_fdopen(fd, mode), room))
+    with pytest.raises(DiskFullError) as info:
+        save_checkpoint(str(path), small_state(2.0))
+    assert str(info.value) == f"disk full while writing {path} (the previous checkpoint there is unchanged)"
+    assert info.value.errno == errno.ENOSPC and "unexpected pos" not in str(info.value)
+    monkeypatch.undo()
+    assert path.read_bytes() == before and os.listdir(path.parent) == ["model_last.pth"]  # no temp file left
+    assert torch.equal(load_checkpoint(str(path))["model"]["w"], torch.full((3,), 1.0))
+
+
+def test_a_text_file_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "weights.txt"
+    path.write_text("e" * 100)
+    with pytest.raises(
+        CheckpointError, match=r"weights.txt is not a PyTorch checkpoint \(it starts with b'eeee'"
+    ):
+        load_checkpoint(str(path))
+    path.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="weights.txt is not a PyTorch checkpoint"):
+        load_checkpoint(str(path))

@@ -1,9 +1,13 @@
 """Evaluate a checkpoint on the test split:
 ``python tools/test.py --config-file CONFIG --options weight=PATH save_path=DIR``.
+
+Configuration, data and checkpoint errors print one line on stderr and exit 1 (``--debug``: the
+traceback).
 """
 
 from pointcept.engines import TESTERS, default_argument_parser, default_setup
 from pointcept.engines.launch import destroy_distributed
+from pointcept.utils.errors import run_cli
 from pointcept.utils.registry import build_from_cfg
 
 
@@ -15,4 +19,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

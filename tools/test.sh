@@ -21,6 +21,15 @@ usage() {
     sed -n '4,11p' "$0" >&2
     exit 2
 }
+# A positive integer, else exit 2 naming the flag (before anything starts).
+check_count() {
+    case "$2" in
+    '' | *[!0-9]* | 0*)
+        echo "test.sh: $1 must be a positive integer, got '$2'" >&2
+        exit 2
+        ;;
+    esac
+}
 while getopts "d:c:n:g:w:h" opt; do
     case "$opt" in
     d) DATASET=$OPTARG ;;
@@ -35,6 +44,7 @@ shift $((OPTIND - 1))
 [ "${1:-}" = "--" ] && shift
 
 [ -n "$DATASET" ] && [ -n "$NAME" ] || usage
+check_count -g "$GPUS"
 if [ -z "${PYTHON:-}" ]; then
     if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi

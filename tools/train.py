@@ -1,10 +1,13 @@
 """Train from a config: ``python tools/train.py --config-file CONFIG --options save_path=DIR [k=v ...]``.
 
 Run under ``torchrun --nproc_per_node N`` for multi-process training (``tools/train.sh -g N``).
+Configuration, data and checkpoint errors print one line on stderr and exit 1 (``--debug``: the
+traceback).
 """
 
 from pointcept.engines import Trainer, default_argument_parser, default_setup
 from pointcept.engines.launch import destroy_distributed
+from pointcept.utils.errors import run_cli
 
 
 def main() -> None:
@@ -15,4 +18,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

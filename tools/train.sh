@@ -1,13 +1,16 @@
 #!/bin/sh
 # Launch training of configs/<dataset>/<config>.py into exp/<dataset>/<name>/.
 #
-#   sh tools/train.sh -d DATASET -c CONFIG [-n NAME] [-g NUM_GPUS] [-r true] [-w WEIGHT] [-- --options k=v ...]
+#   sh tools/train.sh -d DATASET -c CONFIG [-n NAME] [-g NUM_GPUS] [-r true | -o] [-w WEIGHT] [-- --options k=v ...]
 #
 #   -d  dataset folder under configs/            -c  config name without .py
 #   -n  experiment name (default: CONFIG)         -g  processes per node (default 1; >1 uses torchrun)
-#   -r  true: resume from exp/.../model/model_last.pth with the saved config.py
+#   -r  true: resume the run from its own exp/.../model/model_last.pth with its saved config.py
+#       (-w only initialises a run that has no checkpoint yet)
+#   -o  overwrite: delete the run already in exp/<dataset>/<name>/ first (else training refuses)
 #   -w  checkpoint to initialise the model from (weight=...)
-# Arguments after -- go to tools/train.py unchanged (e.g. -- --options batch_size=4 max_steps=100).
+# Arguments after -- go to tools/train.py unchanged (e.g. -- --options batch_size=4 max_steps=100;
+# --debug shows the traceback of configuration/data errors).
 # Multi-node: set NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT in the environment on every node.
 # Interpreter: $PYTHON if set, else .venv/bin/python if it exists, else python3.
 set -eu
@@ -20,10 +23,20 @@ GPUS=1
 RESUME=false
 WEIGHT=""
 usage() {
-    sed -n '4,12p' "$0" >&2
+    sed -n '4,15p' "$0" >&2
     exit 2
 }
-while getopts "d:c:n:g:r:w:h" opt; do
+# A positive integer, else exit 2 naming the flag (before anything starts).
+check_count() {
+    case "$2" in
+    '' | *[!0-9]* | 0*)
+        echo "train.sh: $1 must be a positive integer, got '$2'" >&2
+        exit 2
+        ;;
+    esac
+}
+OVERWRITE=false
+while getopts "d:c:n:g:r:w:oh" opt; do
     case "$opt" in
     d) DATASET=$OPTARG ;;
     c) CONFIG=$OPTARG ;;
@@ -31,6 +44,7 @@ while getopts "d:c:n:g:r:w:h" opt; do
     g) GPUS=$OPTARG ;;
     r) RESUME=$OPTARG ;;
     w) WEIGHT=$OPTARG ;;
+    o) OVERWRITE=true ;;
     *) usage ;;
     esac
 done
@@ -38,6 +52,8 @@ shift $((OPTIND - 1))
 [ "${1:-}" = "--" ] && shift
 
 [ -n "$DATASET" ] && [ -n "$CONFIG" ] || usage
+check_count -g "$GPUS"
+check_count NNODES "${NNODES:-1}"
 NAME=${NAME:-$CONFIG}
 if [ -z "${PYTHON:-}" ]; then
     if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
@@ -56,6 +72,10 @@ false | False | 0) RESUME=False ;;
     exit 2
     ;;
 esac
+if [ "$RESUME" = True ] && [ "$OVERWRITE" = true ]; then
+    echo "train.sh: -r true (resume the run) and -o (overwrite it) exclude each other" >&2
+    exit 2
+fi
 if [ ! -f "$CONFIG_FILE" ]; then
     echo "train.sh: config file not found: $CONFIG_FILE" >&2
     exit 2
@@ -64,6 +84,7 @@ mkdir -p "$EXP_DIR/model"
 
 # Options for tools/train.py go in front of the user's extra arguments, so the user's win.
 [ -n "$WEIGHT" ] && set -- --options "weight=$WEIGHT" "$@"
+[ "$OVERWRITE" = true ] && set -- --options "overwrite=True" "$@"
 set -- --config-file "$CONFIG_FILE" --options "save_path=$EXP_DIR" "resume=$RESUME" "$@"
 export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}"
 NNODES=${NNODES:-1}

@@ -19,6 +19,7 @@ from pointcept.datasets.semantic_kitti import (
     read_points,
     semantic_kitti_lut,
 )
+from pointcept.utils.errors import run_cli
 from pointcept.utils.visualization import (
     CORRECT_COLOR,
     IGNORE_COLOR,
@@ -33,6 +34,19 @@ from pointcept.utils.visualization import (
 )
 
 
+def _positive(cast):
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {cast.__name__}, got {text!r}") from None
+        if not value > 0:  # also rejects nan
+            raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+        return value
+
+    return parse
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scan", required=True, help="velodyne .bin (float32 x, y, z, remission)")
@@ -41,9 +55,10 @@ def parse_args(argv=None):
     p.add_argument("--out", required=True, help="output PNG")
     p.add_argument("--ply", help="also write a PLY with RGB, label and pred properties")
     p.add_argument("--ply-ascii", action="store_true", help="write the PLY as ascii instead of binary")
-    p.add_argument("--extent", type=float, default=40.0, help="half size of the view in metres")
-    p.add_argument("--resolution", type=float, default=0.08, help="metres per pixel")
-    p.add_argument("--point-size", type=int, default=2, help="pixels per point")
+    p.add_argument("--extent", type=_positive(float), default=40.0, help="half size of the view in metres")
+    p.add_argument("--resolution", type=_positive(float), default=0.08, help="metres per pixel")
+    p.add_argument("--point-size", type=_positive(int), default=2, help="pixels per point")
+    p.add_argument("--debug", action="store_true", help="show the Python traceback of file errors")
     return p.parse_args(argv)
 
 
@@ -93,4 +108,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

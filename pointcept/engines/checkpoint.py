@@ -5,6 +5,7 @@ bool, None), so it loads with ``torch.load(..., weights_only=True)`` and an untr
 run code.
 """
 
+import errno
 import logging
 import os
 import pickle
@@ -15,13 +16,30 @@ from collections.abc import Mapping
 
 import torch
 
+from pointcept.utils.errors import DiskFullError, MissingFileError, UserError
+
 logger = logging.getLogger("pointcept")
 
 _PLAIN = (str, int, float, bool, type(None), torch.Tensor, torch.Size, torch.dtype, torch.device)
 
 
-class CheckpointError(ValueError):
-    """A checkpoint file is corrupted, truncated, not a checkpoint, or refused by the safe loader."""
+class CheckpointError(UserError, ValueError):
+    """A checkpoint file is corrupted, truncated, not a checkpoint, refused by the safe loader, or
+    does not fit the model / the run it is loaded into."""
+
+
+# First bytes of the two formats torch.save writes: a zip archive, or the legacy pickle stream.
+_MAGIC = (b"PK\x03\x04", b"\x80")
+
+
+def _disk_full(exc: BaseException | None) -> bool:
+    """True if ``exc`` or an exception it was raised from is ENOSPC/EDQUOT (torch's zip writer
+    turns a failed ``write`` into ``RuntimeError: unexpected pos``, chained to the OSError)."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _check_plain(value, where: str) -> None:
@@ -61,6 +79,8 @@ def save_checkpoint(path: str, state: dict) -> None:
 
     The data goes to a temporary file in the same directory, is fsync'ed, then ``os.replace``-d over
     ``path``: a crash at any moment leaves either the previous file or the new one, never a mix.
+    A full disk raises :class:`DiskFullError` naming ``path``; the previous file is untouched and
+    the temporary file removed.
     """
     _check_plain(state, "state")
     directory = os.path.dirname(os.path.abspath(path))
@@ -72,9 +92,11 @@ def save_checkpoint(path: str, state: dict) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if _disk_full(e):
+            raise DiskFullError(path, "the previous checkpoint there is unchanged") from e
         raise
     _fsync_dir(directory)
 
@@ -89,9 +111,11 @@ def copy_checkpoint(src: str, dst: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, dst)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if _disk_full(e):
+            raise DiskFullError(dst, "the previous file there is unchanged") from e
         raise
     _fsync_dir(directory)
 
@@ -99,12 +123,19 @@ def copy_checkpoint(src: str, dst: str) -> None:
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint with ``weights_only=True``.
 
-    Raises ``FileNotFoundError`` if ``path`` does not exist and :class:`CheckpointError` naming the
-    file if it is truncated/corrupted, contains objects other than tensors and plain types (e.g. a
-    pickle that would run code), or is not a dict.
+    Raises ``FileNotFoundError`` (:class:`MissingFileError`) if ``path`` does not exist and
+    :class:`CheckpointError` naming the file if it is not a torch.save file (e.g. a text file),
+    is truncated/corrupted, contains objects other than tensors and plain types (e.g. a pickle
+    that would run code), or is not a dict.
     """
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise MissingFileError(f"checkpoint not found: {path}")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head.startswith(_MAGIC):
+        raise CheckpointError(
+            f"{path} is not a PyTorch checkpoint (it starts with {head!r}, not a zip archive or pickle)"
+        )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
@@ -112,7 +143,7 @@ def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict
             f"refused to load {path}: it contains objects other than tensors and plain python types, "
             f"which the safe loader does not execute ({str(e).splitlines()[0]})"
         ) from e
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError, IndexError) as e:
         raise CheckpointError(f"cannot read checkpoint {path}: corrupted or truncated ({e})") from e
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, expected a dict")
@@ -163,7 +194,7 @@ def load_weights(
     if key_map:
         state_dict = apply_key_map(state_dict, key_map)
         if not state_dict:
-            raise ValueError(f"key_map {dict(key_map)} matched no checkpoint key")
+            raise CheckpointError(f"key_map {dict(key_map)} matched no checkpoint key")
     model_state = model.state_dict()
     unexpected = sorted(k for k in state_dict if k not in model_state)
     if key_map:
@@ -177,13 +208,13 @@ def load_weights(
         if k in model_state and tuple(v.shape) != tuple(model_state[k].shape)
     ]
     if mismatched:
-        raise ValueError("shape mismatch when loading weights: " + "; ".join(mismatched))
+        raise CheckpointError("shape mismatch when loading weights: " + "; ".join(mismatched))
     if missing:
         logger.warning(f"missing keys ({len(missing)}): {missing}")
     if unexpected:
         logger.warning(f"unexpected keys ({len(unexpected)}): {unexpected}")
     if strict and (missing or unexpected):
-        raise ValueError(
+        raise CheckpointError(
             f"strict weight loading failed: {len(missing)} missing key(s) {missing[:10]}, "
             f"{len(unexpected)} unexpected key(s) {unexpected[:10]}; pass a key_map for partial loads"
         )

@@ -16,8 +16,9 @@ import os
 import torch
 
 from pointcept.utils import comm
+from pointcept.utils.errors import UserError
 from pointcept.utils.logger import get_logger
-from pointcept.utils.registry import Registry
+from pointcept.utils.registry import ConfigError, Registry
 from pointcept.utils.seed import derive_seed, seeded_rng
 
 from .amp import autocast, resolve_amp_dtype
@@ -43,7 +44,13 @@ class SemSegTester:
             at the start of training, while ``cfg.weight`` here is the trained model itself.
 
     ``test()`` returns the metrics dict of :func:`metrics.summarize` and writes it, with per-class
-    IoU by name, to ``<save_path>/metrics.json``.
+    IoU by name, the number of evaluated scans (``num_scans``) and the skipped ones
+    (``num_skipped``, ``skipped``), to ``<save_path>/metrics.json``.
+
+    Broken scans: with the dataset's ``on_error="skip"`` a scan that fails to load (``ValueError``
+    or ``OSError`` from ``dataset[i]``) is skipped, logged and listed, and gets no prediction file.
+    The tester applies this policy itself: the dataset's own skip would return the next loadable
+    scan in its place, which would then be evaluated twice.
     """
 
     def __init__(
@@ -75,7 +82,7 @@ class SemSegTester:
         from pointcept.models.builder import build_model
 
         if not self.cfg.get("weight"):
-            raise ValueError("testing needs a checkpoint: pass --options weight=PATH")
+            raise ConfigError("testing needs a checkpoint: pass --options weight=PATH")
         model = build_model(self.cfg.model)
         self.logger.info(f"loading weights from {self.cfg.weight}")
         ckpt = load_checkpoint(self.cfg.weight)
@@ -87,9 +94,12 @@ class SemSegTester:
 
         test_cfg = copy.deepcopy(self.cfg.data.get("test"))
         if test_cfg is None:
-            raise ValueError("config has no data.test")
+            raise ConfigError("config has no data.test")
         test_cfg.setdefault("test_mode", True)
         dataset = build_dataset(test_cfg, where="data.test")
+        self.skip_errors = getattr(dataset, "on_error", "raise") == "skip"
+        if self.skip_errors:
+            dataset.on_error = "raise"  # the tester skips, without substitution (class doc)
         if self.save_predictions and not hasattr(dataset, "save_prediction"):
             raise TypeError(
                 f"{type(dataset).__name__} has no save_prediction(); set test.save_predictions=False"
@@ -126,10 +136,20 @@ class SemSegTester:
         self.model.eval()
         counts = torch.zeros(3, num_classes, dtype=torch.int64, device=self.device)
         indices = range(rank, len(dataset), world)
+        skipped: list[dict] = []
         for n, i in enumerate(indices):
-            # Random test-time augmentations are reproducible per scan, whatever the world size.
-            with seeded_rng(derive_seed(seed, i)):
-                data = dataset[i]
+            try:
+                # Random test-time augmentations are reproducible per scan, whatever the world size.
+                with seeded_rng(derive_seed(seed, i)):
+                    data = dataset[i]
+            except (ValueError, OSError) as e:
+                if not self.skip_errors:
+                    raise
+                skipped.append(dict(index=i, name=self.scan_name(i), error=str(e)))
+                self.logger.warning(
+                    f"Test [{n + 1}/{len(indices)}] skipped scan {i} ({self.scan_name(i)}): {e}"
+                )
+                continue
             pred = self.predict_scan(data)
             scan = torch.stack(intersection_and_union(pred, data["segment"], num_classes, ignore))
             counts += scan
@@ -142,14 +162,29 @@ class SemSegTester:
             if self.save_predictions:
                 dataset.save_prediction(pred.cpu().numpy(), data["name"], result_dir)
         comm.all_reduce(counts)
+        skipped = sorted((s for part in comm.all_gather(skipped) for s in part), key=lambda s: s["index"])
+        num_scans = len(dataset) - len(skipped)
+        if skipped:
+            self.logger.warning(
+                f"skipped {len(skipped)} of {len(dataset)} test scans (on_error='skip'), not in the metrics: "
+                + ", ".join(s["name"] for s in skipped)
+            )
+        if num_scans == 0:
+            raise UserError(
+                f"every one of the {len(dataset)} test scans failed to load; nothing was evaluated"
+            )
         metrics = summarize(counts[0], counts[1], counts[2])
-        self.logger.info("Test result:\n" + format_metrics_table(metrics, names))
+        self.logger.info(f"Test result ({num_scans} scans):\n" + format_metrics_table(metrics, names))
         if comm.is_main_process():
-            self.write_json(metrics, names, len(dataset))
+            self.write_json(metrics, names, num_scans, skipped)
         comm.barrier()
         return metrics
 
-    def write_json(self, metrics: dict, names, num_scans: int) -> None:
+    def scan_name(self, i: int) -> str:
+        get_name = getattr(self.dataset, "get_data_name", None)
+        return str(get_name(i)) if get_name is not None else f"scan {i}"
+
+    def write_json(self, metrics: dict, names, num_scans: int, skipped: list[dict] | None = None) -> None:
         def clean(x: float) -> float | None:
             return None if math.isnan(x) else x
 
@@ -157,6 +192,8 @@ class SemSegTester:
         out = dict(
             weight=self.cfg.get("weight"),
             num_scans=num_scans,
+            num_skipped=len(skipped or []),
+            skipped=list(skipped or []),
             mIoU=clean(metrics["mIoU"]),
             mAcc=clean(metrics["mAcc"]),
             allAcc=clean(metrics["allAcc"]),

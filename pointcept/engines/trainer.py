@@ -18,11 +18,15 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from pointcept.utils import comm
+from pointcept.utils.config import config_int
 from pointcept.utils.logger import close_file_handlers, get_logger
+from pointcept.utils.registry import ConfigError
 from pointcept.utils.seed import WorkerInit, derive_seed, set_seed
 
 from .amp import build_grad_scaler, resolve_amp_dtype
+from .defaults import TRAINING_STARTED
 from .hooks.base import build_hooks
+from .label_check import LabelCheck
 from .launch import init_distributed, select_device
 from .optim import build_optimizer
 from .sampler import EvalBatchSampler, SeededCollate, SeededDataset, TrainBatchSampler
@@ -47,7 +51,7 @@ class Trainer:
     def __init__(self, cfg):
         missing = [k for k in _REQUIRED_KEYS if cfg.get(k) is None]
         if missing:
-            raise ValueError(f"config is missing required key(s) {missing}")
+            raise ConfigError(f"config is missing required key(s) {missing}")
         self.cfg = cfg
         self.device = select_device(cfg.get("device"))
         init_distributed(self.device)
@@ -56,13 +60,15 @@ class Trainer:
         self.logger = get_logger(log_file=os.path.join(self.save_path, "train.log"))
         if cfg.get("seed") is None:
             cfg.seed = comm.broadcast_object(secrets.randbelow(2**31))
-        self.seed = int(cfg.seed)
-        self.max_steps = int(cfg.max_steps)
-        if self.max_steps <= 0:
-            raise ValueError(f"max_steps must be positive, got {cfg.max_steps}")
-        self.eval_interval = int(cfg.get("eval_interval") or self.max_steps)
-        self.save_interval = int(cfg.get("save_interval") or self.max_steps)
-        self.log_interval = int(cfg.get("log_interval") or 1)
+        # Integers are checked, not truncated: batch_size=1.7 is an error naming the key.
+        self.seed = config_int(cfg, "seed")
+        self.max_steps = config_int(cfg, "max_steps", minimum=1)
+        self.batch_size = config_int(cfg, "batch_size", minimum=1)
+        self.num_worker = config_int(cfg, "num_worker", 0, minimum=0)
+        self.batch_size_val = config_int(cfg, "batch_size_val", 0, minimum=0) or 1
+        self.eval_interval = config_int(cfg, "eval_interval", 0, minimum=0) or self.max_steps
+        self.save_interval = config_int(cfg, "save_interval", 0, minimum=0) or self.max_steps
+        self.log_interval = config_int(cfg, "log_interval", 0, minimum=0) or 1
         self.clip_grad = cfg.get("clip_grad")
         self.logger.info(f"device {self.device}, world size {self.world_size}, seed {self.seed}")
         for name in cfg.get("custom_imports") or []:
@@ -105,6 +111,15 @@ class Trainer:
         # Hooks hold a weak proxy: a strong reference from trainer.hooks back to the trainer
         # would form a cycle that keeps the model and loaders alive until the GC runs.
         self.hooks = build_hooks(cfg.get("hooks") or [], weakref.proxy(self))
+        self.label_check = LabelCheck(
+            cfg.data.get("ignore_index", -1),
+            self.describe_train_data(),
+            self.train_sampler.batches_per_epoch,
+            self.max_steps,
+            self.device,
+            self.logger,
+            enabled=cfg.get("check_labels", True),
+        )
 
     # ------------------------------------------------------------------ builders
     def build_model(self) -> torch.nn.Module:
@@ -117,7 +132,7 @@ class Trainer:
         return model
 
     def _loader_kwargs(self) -> dict:
-        num_workers = int(self.cfg.get("num_worker", 0)) // self.world_size
+        num_workers = self.num_worker // self.world_size
         return dict(
             num_workers=num_workers,
             pin_memory=self.device.type == "cuda",
@@ -140,7 +155,7 @@ class Trainer:
 
             collate_fn = partial(point_collate_fn, mix_prob=mix_prob)
         sampler = TrainBatchSampler(
-            len(dataset), int(self.cfg.batch_size), True, self.seed, self.rank, self.world_size
+            len(dataset), self.batch_size, True, self.seed, self.rank, self.world_size
         )
         loader = torch.utils.data.DataLoader(
             SeededDataset(dataset),
@@ -158,7 +173,7 @@ class Trainer:
         from pointcept.datasets import build_dataset, collate_fn
 
         dataset = build_dataset(self.cfg.data.val, where="data.val")
-        per_rank = max(1, int(self.cfg.get("batch_size_val") or 1) // self.world_size)
+        per_rank = max(1, self.batch_size_val // self.world_size)
         sampler = EvalBatchSampler(len(dataset), per_rank, self.seed, self.rank, self.world_size)
         return torch.utils.data.DataLoader(
             SeededDataset(dataset),
@@ -166,6 +181,11 @@ class Trainer:
             collate_fn=SeededCollate(collate_fn),
             **self._loader_kwargs(),
         )
+
+    def describe_train_data(self) -> str:
+        train = self.cfg.data.get("train") or {}
+        details = ", ".join(f"{k}={train[k]!r}" for k in ("data_root", "split") if k in train)
+        return f"data.train ({details})" if details else "data.train"
 
     def build_writer(self):
         if not comm.is_main_process() or not self.cfg.get("enable_tensorboard", True):
@@ -198,8 +218,9 @@ class Trainer:
         self.train_loader.worker_init_fn.start = self.step
         data_iter = iter(self.train_loader)
         self.model.train()
-        self.logger.info(f"training from step {self.step} to {self.max_steps} (epoch {self.epoch})")
+        self.logger.info(f"{TRAINING_STARTED} {self.step} to {self.max_steps} (epoch {self.epoch})")
         first = True
+        start_step = self.step
         while self.step < self.max_steps:
             if first or self.epoch_index == 0:
                 self.call_hooks("before_epoch")
@@ -207,6 +228,7 @@ class Trainer:
             start = time.perf_counter()
             batch = next(data_iter)
             self.data_time = time.perf_counter() - start
+            self.label_check.observe(batch, self.step + 1, start_step, self.epoch, self.epoch_index)
             self.call_hooks("before_step")
             self.run_step(batch)
             self.step += 1
@@ -248,6 +270,7 @@ class Trainer:
             scheduler=self.scheduler.state_dict() if self.scheduler is not None else None,
             scaler=self.scaler.state_dict(),
             step=self.step,
+            max_steps=self.max_steps,
             epoch=epoch,
             sampler=dict(epoch=epoch, index=index),
             best_metric_value=self.best_metric_value,

@@ -12,6 +12,7 @@ import os
 import runpy
 from typing import Any
 
+from .errors import MissingFileError
 from .registry import ConfigError
 
 BASE_KEY = "_base_"
@@ -112,7 +113,7 @@ def merge(base: dict, override: dict) -> dict:
 def _read_file(path: str, _stack: tuple = ()) -> dict:
     path = os.path.abspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"config file not found: {path}")
+        raise MissingFileError(f"config file not found: {path}")
     if path in _stack:
         raise ConfigError(f"circular _base_ inheritance: {' -> '.join(_stack + (path,))}")
     try:
@@ -175,7 +176,11 @@ def parse_options(items: list[str]) -> dict:
 
 
 def apply_options(cfg: dict, options: dict) -> None:
-    """Set dotted keys; list elements are addressed by integer (``hooks.0.type=X``)."""
+    """Set dotted keys; list elements are addressed by integer (``hooks.0.type=X``).
+
+    An option replacing a number or a bool must have a compatible type (see :func:`check_type`),
+    so ``max_steps=abc`` fails here naming the key instead of deep inside the trainer.
+    """
     for dotted, value in options.items():
         parts = dotted.split(".")
         node: Any = cfg
@@ -183,9 +188,46 @@ def apply_options(cfg: dict, options: dict) -> None:
             node = _child(node, part, ".".join(parts[: i + 1]), create=True)
         last = parts[-1]
         if isinstance(node, list):
-            node[_list_index(node, last, dotted)] = _wrap(value)
+            idx = _list_index(node, last, dotted)
+            node[idx] = _wrap(check_type(dotted, node[idx], value))
         else:
-            node[last] = value
+            node[last] = check_type(dotted, node[last], value) if last in node else value
+
+
+def check_type(key: str, current: Any, value: Any) -> Any:
+    """``value`` for ``key`` whose config value is ``current``.
+
+    Raises ConfigError naming the key and the expected type if a bool would be replaced by a
+    non-bool, or a number by a non-number (a string such as ``abc``, or a bool). Numbers stay
+    interchangeable (``mix_prob=0`` may become ``0.3``); where an integer is required the use site
+    checks it with :func:`config_int`. None is always allowed: it means "unset".
+    """
+    if value is None or type(current) not in (bool, int, float):
+        return value
+    if type(current) is bool:
+        if type(value) is not bool:
+            raise ConfigError(
+                f"option {key}={value!r}: expected a bool (true or false), the config has {current!r}"
+            )
+        return value
+    if type(value) not in (int, float):
+        raise ConfigError(f"option {key}={value!r}: expected a number, the config has {current!r}")
+    return float(value) if type(current) is float else value
+
+
+def config_int(cfg: dict, key: str, default: Any = None, minimum: int | None = None) -> int | None:
+    """``cfg[key]`` as an int; ``default`` if missing or None. Raises ConfigError naming the key for
+    a non-integer (``batch_size=1.7``, ``max_steps="abc"``, a bool) or a value below ``minimum``."""
+    value = cfg.get(key)
+    if value is None:
+        return default
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if type(value) is not int:
+        raise ConfigError(f"{key} must be an integer, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{key} must be >= {minimum}, got {value}")
+    return value
 
 
 def _child(node: Any, part: str, path: str, create: bool) -> Any:

@@ -5,7 +5,14 @@ import os
 from pointcept.utils import comm
 from pointcept.utils.seed import get_rng_state, set_rng_state
 
-from ..checkpoint import copy_checkpoint, extract_state_dict, load_checkpoint, load_weights, save_checkpoint
+from ..checkpoint import (
+    CheckpointError,
+    copy_checkpoint,
+    extract_state_dict,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
 from .base import HOOKS, HookBase
 
 
@@ -48,24 +55,37 @@ class CheckpointSaver(HookBase):
 class CheckpointLoader(HookBase):
     """Before training: resume a run or initialise the model from ``weight``.
 
-    * ``resume=True``: loads ``weight`` if set, else ``<save_path>/model/model_last.pth``, with
-      everything (strict model weights, optimizer, scheduler, scaler, step, sampler position, best
-      metric, RNG states). If that file does not exist the run starts from scratch (with a warning),
-      so a preempted job can be restarted with the same command.
+    * ``resume=True``: continues the run in ``save_path`` from its own
+      ``<save_path>/model/model_last.pth`` with everything (strict model weights, optimizer,
+      scheduler, scaler, step, sampler position, best metric, RNG states). ``weight`` is ignored
+      then: it only initialised the run when it started (the saved config.py of a run started
+      with ``-w`` still holds it). If the run has no checkpoint yet, it starts afresh, initialised
+      from ``weight`` if set, so a preempted job can be restarted with the same command.
     * ``weight`` only: loads model weights, strictly unless ``weight_strict=False``, renaming keys
       by ``key_map`` prefixes (e.g. ``{"student.backbone.": "backbone."}``) for partial loads.
+
+    A run cannot be resumed with a ``max_steps`` other than the one its learning-rate schedule was
+    built for (the schedule would have to change retroactively), nor past its own step count.
     """
 
     def before_train(self) -> None:
         t = self.trainer
         cfg = t.cfg
         if cfg.get("resume"):
-            path = cfg.get("weight") or os.path.join(checkpoint_dir(t.save_path), "model_last.pth")
-            if not os.path.isfile(path):
-                t.logger.warning(f"resume=True but {path} does not exist; starting from scratch")
+            last = os.path.join(checkpoint_dir(t.save_path), "model_last.pth")
+            if os.path.isfile(last):
+                if cfg.get("weight"):
+                    t.logger.info(f"resume=True: continuing from {last}; weight={cfg.weight} is not used")
+                self.resume(last)
                 return
-            self.resume(path)
-        elif cfg.get("weight"):
+            if not cfg.get("weight"):
+                t.logger.warning(f"resume=True but {last} does not exist; starting from scratch")
+                return
+            t.logger.warning(
+                f"resume=True but {last} does not exist yet; starting the run from step 0, "
+                f"initialised from weight={cfg.weight}"
+            )
+        if cfg.get("weight"):
             t.logger.info(f"loading weights from {cfg.weight}")
             ckpt = load_checkpoint(cfg.weight)
             load_weights(
@@ -75,20 +95,45 @@ class CheckpointLoader(HookBase):
                 strict=cfg.get("weight_strict", True),
             )
 
+    def check_length(self, path: str, ckpt: dict) -> None:
+        """Refuse to resume ``ckpt`` into a run of a different length (see class doc)."""
+        t = self.trainer
+        step = int(ckpt["step"])
+        if step > t.max_steps:
+            raise CheckpointError(
+                f"cannot resume from {path}: it is at step {step}, beyond max_steps={t.max_steps}"
+            )
+        scheduler = ckpt.get("scheduler")
+        planned = ckpt.get("max_steps")
+        if planned is None and isinstance(scheduler, dict):
+            planned = scheduler.get("total_steps")
+        if planned is None or int(planned) == t.max_steps:
+            return
+        if t.scheduler is None:
+            t.logger.info(f"extending the run from max_steps={planned} to {t.max_steps} (no lr scheduler)")
+            return
+        raise CheckpointError(
+            f"cannot resume {path} with max_steps={t.max_steps}: the run's learning-rate schedule was "
+            f"built for max_steps={planned} (it is at step {step}). To train longer, start a new run "
+            f"initialised from it (train.sh -n NEW_NAME -w {path} -- --options max_steps=...), or "
+            f"resume with max_steps={planned}."
+        )
+
     def resume(self, path: str) -> None:
         t = self.trainer
         t.logger.info(f"resuming from {path}")
         ckpt = load_checkpoint(path)
         missing = [k for k in ("model", "optimizer", "scaler", "step", "sampler", "rng") if k not in ckpt]
         if missing:
-            raise ValueError(
+            raise CheckpointError(
                 f"{path} cannot be resumed from: it lacks {missing} (use weight= to load weights only)"
             )
+        self.check_length(path, ckpt)
         load_weights(t.model_without_ddp, extract_state_dict(ckpt), strict=True)
         t.optimizer.load_state_dict(ckpt["optimizer"])
         if t.scheduler is not None:
             if ckpt.get("scheduler") is None:
-                raise ValueError(f"{path} has no scheduler state but the config defines a scheduler")
+                raise CheckpointError(f"{path} has no scheduler state but the config defines a scheduler")
             t.scheduler.load_state_dict(ckpt["scheduler"])
         t.scaler.load_state_dict(ckpt["scaler"])
         t.step = int(ckpt["step"])
@@ -103,3 +148,5 @@ class CheckpointLoader(HookBase):
             )
         set_rng_state(states[t.rank] if len(states) == t.world_size else states[0])
         t.logger.info(f"resumed at step {t.step} (epoch {t.epoch}, batch {t.epoch_index})")
+        if t.step == t.max_steps:
+            t.logger.info(f"the run already finished (max_steps={t.max_steps}); nothing left to train")
