@@ -262,7 +262,7 @@ def arch_to_official_config(arch: dict, fmt: str) -> tuple[dict, list[str]]:
     Raises ConversionError naming an option of ours that ``fmt`` cannot reproduce.
     """
     _check_format(fmt)
-    defaults = _defaults()
+    defaults = default_arch()
     full = {**defaults, **arch}
     notes = []
     for key, want in FORMAT_OPTIONS[fmt].items():
@@ -290,7 +290,8 @@ def _plain(value):
     return list(value) if isinstance(value, (list, tuple)) else value
 
 
-def _defaults() -> dict:
+def default_arch() -> dict:
+    """Default kwargs of our PointTransformerV3 (the architecture a key missing from a config gets)."""
     import inspect
 
     params = inspect.signature(PointTransformerV3.__init__).parameters
@@ -376,7 +377,7 @@ def import_official(
     if arch:
         base.update(arch)
         source += " + arch"
-    full = {**_defaults(), **complete_arch(base, arch_from_weights(ours))}
+    full = {**default_arch(), **complete_arch(base, arch_from_weights(ours))}
     check_against_model(ours, full)
     return ours, full, dict(prefix=prefix, mapped=len(ours), dropped=dropped, arch_source=source)
 
