@@ -4,8 +4,26 @@ Structure: embedding -> encoder stages (grid pooling between stages, re-serializ
 pooling) -> optional decoder (unpooling with skip connections). Every block is pre-norm:
 ``x += CPE(x); x += DropPath(Attn(LN(x))); x += DropPath(MLP(LN(x)))`` where CPE is a 3x3x3
 submanifold sparse conv + Linear + LayerNorm and Attn is serialized patch attention on curve
-``block_index % num_orders``. LayerNorm is used throughout (no BatchNorm statistics to drift when
-the student sees masked clouds or the backbone is frozen).
+``block_index % num_orders``. By default LayerNorm is used throughout (no BatchNorm statistics to
+drift when the student sees masked clouds or the backbone is frozen).
+
+Options that exist only to reproduce the official implementations exactly (``ptv3_convert``):
+
+* ``norm="bn"``: BatchNorm1d (eps 1e-3, momentum 0.01) after the stem, in pooling and in unpooling,
+  as Pointcept's PT-v3m1; blocks keep LayerNorm.
+* ``patch_rule="batch_min"``: the patch size of every block is ``min(patch_size, smallest cloud of
+  the batch)``, as the official attention without flash-attn (``enable_flash=False``); the default
+  ``"cloud"`` shrinks a patch only for a cloud smaller than it, as their flash path.
+* ``depth_rule="max_plus_one"``: serialization depth ``bit_length(max grid_coord + 1)`` (Sonata)
+  instead of ``bit_length(max grid_coord)`` (PT-v3m1, ours); it changes the Hilbert curves when the
+  largest coordinate is ``2**k - 1``.
+* ``pooling="serialized"``: PT-v3m1's pooling, which drops the low bits of the serialization codes.
+  With power-of-two strides it yields the cells ``grid_coord // stride`` (so it reuses grid pooling)
+  and the same codes as re-serializing with ``depth_rule="max"``, except that a level whose depth is
+  below ``log2(stride)`` is not pooled at all (each point keeps its own cell).
+* ``unpool_cpe="skip"``: the CPE of the first block after an unpooling convolves only the skip
+  projection ``P_skip(parent.feat)``, not the sum, because PT-v3m1's unpooling does not refresh its
+  sparse tensor after adding the coarse features (the block's residual still uses the sum).
 """
 
 import torch
@@ -14,11 +32,42 @@ from torch.utils.checkpoint import checkpoint
 
 from pointcept.ops import grid_pool
 
-from .attention import SerializedAttention
+from .attention import SerializedAttention, patch_attention, patch_index
 from .builder import MODELS
 from .modules import MLP, DropPath, SubMConv3d
 from .serialization import ORDERS
 from .structure import Point
+
+NORMS = ("ln", "bn")
+PATCH_RULES = ("cloud", "batch_min")
+DEPTH_RULES = ("max", "max_plus_one")
+POOLINGS = ("grid", "serialized")
+UNPOOL_CPES = ("sum", "skip")
+
+
+def _check_choice(name: str, value: str, choices: tuple) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+def make_norm(kind: str, channels: int, bn_eps: float = 1e-3, bn_momentum: float = 0.01) -> nn.Module:
+    """LayerNorm (``"ln"``) or BatchNorm1d over points (``"bn"``, PT-v3m1's eps and momentum)."""
+    _check_choice("norm", kind, NORMS)
+    if kind == "ln":
+        return nn.LayerNorm(channels)
+    return nn.BatchNorm1d(channels, eps=bn_eps, momentum=bn_momentum)
+
+
+def serialization_depth(grid_coord: torch.Tensor, rule: str = "max") -> int:
+    """Bits per axis of the serialization codes of ``grid_coord`` (Tensor[N, 3] int, >= 0).
+
+    ``"max"``: ``bit_length(max)`` (at least 1); ``"max_plus_one"``: ``bit_length(max + 1)``.
+    """
+    _check_choice("depth_rule", rule, DEPTH_RULES)
+    max_coord = int(grid_coord.max()) if grid_coord.numel() > 0 else 0
+    if rule == "max_plus_one":
+        max_coord += 1
+    return max(max_coord.bit_length(), 1)
 
 
 def _init_weights(module: nn.Module) -> None:
@@ -30,9 +79,11 @@ def _init_weights(module: nn.Module) -> None:
 
 class Embedding(nn.Module):
     """Input features -> C0 channels: a 5x5x5 submanifold conv stem (``stem="conv"``, PTv3) or a
-    per-point Linear (``stem="linear"``, as in Sonata), then LayerNorm and GELU."""
+    per-point Linear (``stem="linear"``, as in Sonata), then ``make_norm(norm)`` and GELU."""
 
-    def __init__(self, in_channels: int, channels: int, stem: str = "conv"):
+    def __init__(
+        self, in_channels: int, channels: int, stem: str = "conv", norm: str = "ln", bn_eps: float = 1e-3
+    ):
         super().__init__()
         if stem not in ("conv", "linear"):
             raise ValueError(f"stem must be 'conv' or 'linear', got {stem!r}")
@@ -41,7 +92,7 @@ class Embedding(nn.Module):
             self.proj = SubMConv3d(in_channels, channels, kernel_size=5, bias=False, indice_key="stem")
         else:
             self.proj = nn.Linear(in_channels, channels)
-        self.norm = nn.LayerNorm(channels)
+        self.norm = make_norm(norm, channels, bn_eps)
         self.act = nn.GELU()
 
     def forward(self, point: Point) -> torch.Tensor:
@@ -68,6 +119,20 @@ class CPE(nn.Module):
         return self.norm(self.linear(out))
 
 
+class BatchMinPatchAttention(SerializedAttention):
+    """``SerializedAttention`` whose patch size is ``min(patch_size, smallest cloud of the batch)``
+    (the official PTv3 attention without flash-attn); every cloud is then cut into patches of that
+    size, the last one overlapping its predecessor (see ``attention``)."""
+
+    def forward(self, feat: torch.Tensor, point: Point) -> torch.Tensor:
+        """feat (Tensor[N, C]) of a serialized ``point`` -> Tensor[N, C]."""
+        counts = torch.diff(point.offset, prepend=point.offset.new_zeros(1))
+        smallest = int(counts[counts > 0].min()) if bool((counts > 0).any()) else 1
+        order_index = self.order_index % point.serialized_order.shape[0]
+        index = patch_index(point, order_index, min(self.patch_size, smallest))
+        return self.proj(patch_attention(self.qkv(feat), index, self.num_heads, self.scale))
+
+
 class Block(nn.Module):
     """One pre-norm PTv3 block; updates ``point.feat`` and ``point.sparse_conv_feat``.
 
@@ -88,12 +153,15 @@ class Block(nn.Module):
         qkv_bias: bool = True,
         drop_path: float = 0.0,
         mlp_checkpoint: bool = True,
+        patch_rule: str = "cloud",
     ):
         super().__init__()
+        _check_choice("patch_rule", patch_rule, PATCH_RULES)
         self.mlp_checkpoint = mlp_checkpoint
         self.cpe = CPE(channels, indice_key)
         self.norm1 = nn.LayerNorm(channels)
-        self.attn = SerializedAttention(channels, num_heads, patch_size, order_index, qkv_bias)
+        attention = BatchMinPatchAttention if patch_rule == "batch_min" else SerializedAttention
+        self.attn = attention(channels, num_heads, patch_size, order_index, qkv_bias)
         self.norm2 = nn.LayerNorm(channels)
         self.mlp = MLP(channels, int(channels * mlp_ratio))
         self.drop_path = DropPath(drop_path)
@@ -102,7 +170,9 @@ class Block(nn.Module):
         """point with ``feat`` (Tensor[N, C]) -> the same Point with the new ``feat`` (Tensor[N, C])."""
         feat = point.feat
         num_clouds = len(point.offset)
-        feat = feat + self.cpe(feat, point)
+        # ``cpe_feat``: set by ``GridUnpooling(cpe_input="skip")`` for this block's CPE only.
+        conv_feat = point.pop("cpe_feat", None)
+        feat = feat + self.cpe(feat if conv_feat is None else conv_feat, point)
         feat = feat + self.drop_path(self.attn(self.norm1(feat), point), point.batch, num_clouds)
         if self.mlp_checkpoint and torch.is_grad_enabled():
             branch = checkpoint(self._ffn, feat, use_reentrant=False)
@@ -119,15 +189,36 @@ class Block(nn.Module):
 
 class GridPooling(nn.Module):
     """Linear projection, max-pool into cells of ``stride`` voxels (``pointcept.ops.grid_pool``),
-    LayerNorm + GELU; the pooled Point is re-serialized and sparsified for the next stage."""
+    norm + GELU; the pooled Point is re-serialized and sparsified for the next stage.
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, order, shuffle_orders: bool):
+    ``pooling="serialized"`` (PT-v3m1) needs a power-of-two stride and leaves a level unpooled when
+    its serialization depth ``bit_length(max grid_coord)`` is below ``log2(stride)``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int,
+        order,
+        shuffle_orders: bool,
+        norm: str = "ln",
+        bn_eps: float = 1e-3,
+        depth_rule: str = "max",
+        pooling: str = "grid",
+    ):
         super().__init__()
+        _check_choice("depth_rule", depth_rule, DEPTH_RULES)
+        _check_choice("pooling", pooling, POOLINGS)
+        if pooling == "serialized" and (stride < 1 or stride & (stride - 1)):
+            raise ValueError(f'pooling="serialized" needs a power-of-two stride, got {stride}')
         self.stride = stride
         self.order = tuple(order)
         self.shuffle_orders = shuffle_orders
+        self.depth_rule = depth_rule
+        self.pooling = pooling
         self.proj = nn.Linear(in_channels, out_channels)
-        self.norm = nn.LayerNorm(out_channels)
+        self.norm = make_norm(norm, out_channels, bn_eps)
         self.act = nn.GELU()
 
     def forward(self, point: Point) -> Point:
@@ -137,9 +228,12 @@ class GridPooling(nn.Module):
         (Tensor[N] int64, the cell of every input point). ``origin_coord``, when present, is
         averaged per cell like ``coord``.
         """
-        pooled = grid_pool(
-            point.grid_coord, point.offset, self.proj(point.feat), point.coord, self.stride, "max"
-        )
+        stride = self.stride
+        if self.pooling == "serialized":
+            max_coord = int(point.grid_coord.max()) if point.grid_coord.numel() > 0 else 0
+            if (stride.bit_length() - 1) > max_coord.bit_length():
+                stride = 1
+        pooled = grid_pool(point.grid_coord, point.offset, self.proj(point.feat), point.coord, stride, "max")
         child = Point(
             feat=self.act(self.norm(pooled.feat)),
             coord=pooled.coord,
@@ -155,27 +249,50 @@ class GridPooling(nn.Module):
                 0, pooled.cluster, point.origin_coord
             )
             child.origin_coord = summed / counts
-        child.serialize(self.order, shuffle_orders=self.shuffle_orders and self.training)
+        child.serialize(
+            self.order,
+            depth=serialization_depth(child.grid_coord, self.depth_rule),
+            shuffle_orders=self.shuffle_orders and self.training,
+        )
         return child.sparsify()
 
 
 class GridUnpooling(nn.Module):
     """Decoder step: ``parent.feat = P_skip(parent.feat) + P(child.feat)[pooling_inverse]`` with
-    each P = Linear -> LayerNorm -> GELU. Returns a shallow copy of the parent (encoder Points stay
-    untouched, so up-casting encoder features still works after the decoder ran)."""
+    each P = Linear -> norm -> GELU. Returns a shallow copy of the parent (encoder Points stay
+    untouched, so up-casting encoder features still works after the decoder ran).
 
-    def __init__(self, in_channels: int, skip_channels: int, out_channels: int):
+    ``cpe_input="skip"`` (PT-v3m1) stores ``P_skip(parent.feat)`` as the parent's ``cpe_feat``, which
+    the next block's CPE convolves instead of ``feat``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        skip_channels: int,
+        out_channels: int,
+        norm: str = "ln",
+        bn_eps: float = 1e-3,
+        cpe_input: str = "sum",
+    ):
         super().__init__()
-        self.proj = nn.Sequential(nn.Linear(in_channels, out_channels), nn.LayerNorm(out_channels), nn.GELU())
+        _check_choice("unpool_cpe", cpe_input, UNPOOL_CPES)
+        self.cpe_input = cpe_input
+        self.proj = nn.Sequential(
+            nn.Linear(in_channels, out_channels), make_norm(norm, out_channels, bn_eps), nn.GELU()
+        )
         self.proj_skip = nn.Sequential(
-            nn.Linear(skip_channels, out_channels), nn.LayerNorm(out_channels), nn.GELU()
+            nn.Linear(skip_channels, out_channels), make_norm(norm, out_channels, bn_eps), nn.GELU()
         )
 
     def forward(self, point: Point) -> Point:
         """point (M cells, Tensor[M, C_in]) -> parent copy (N points, Tensor[N, C_out])."""
         parent = point.pooling_parent.copy()
-        parent.feat = self.proj_skip(parent.feat) + self.proj(point.feat)[point.pooling_inverse]
+        skip = self.proj_skip(parent.feat)
+        parent.feat = skip + self.proj(point.feat)[point.pooling_inverse]
         parent.sparse_conv_feat = parent.sparse_conv_feat.replace_feature(parent.feat)
+        if self.cpe_input == "skip":
+            parent.cpe_feat = skip
         return parent
 
 
@@ -210,6 +327,12 @@ class PointTransformerV3(nn.Module):
         stem (str): ``"conv"`` (5x5x5 submanifold conv) or ``"linear"`` embedding.
         mlp_checkpoint (bool): recompute each block's LayerNorm + MLP in the backward pass (less
             memory, a few percent more time); see ``Block``.
+        norm (str): ``"ln"`` or ``"bn"``: normalisation after the stem and in pooling/unpooling.
+        bn_eps (float): BatchNorm eps when ``norm="bn"`` (PT-v3m1: 1e-3).
+        patch_rule (str): ``"cloud"`` or ``"batch_min"``; see the module docstring.
+        depth_rule (str): ``"max"`` or ``"max_plus_one"``; see ``serialization_depth``.
+        pooling (str): ``"grid"`` or ``"serialized"``; see ``GridPooling``.
+        unpool_cpe (str): ``"sum"`` or ``"skip"``; see ``GridUnpooling``.
     """
 
     def __init__(
@@ -233,8 +356,19 @@ class PointTransformerV3(nn.Module):
         mask_token: bool = False,
         stem: str = "conv",
         mlp_checkpoint: bool = True,
+        norm: str = "ln",
+        bn_eps: float = 1e-3,
+        patch_rule: str = "cloud",
+        depth_rule: str = "max",
+        pooling: str = "grid",
+        unpool_cpe: str = "sum",
     ):
         super().__init__()
+        _check_choice("unpool_cpe", unpool_cpe, UNPOOL_CPES)
+        _check_choice("norm", norm, NORMS)
+        _check_choice("patch_rule", patch_rule, PATCH_RULES)
+        _check_choice("depth_rule", depth_rule, DEPTH_RULES)
+        _check_choice("pooling", pooling, POOLINGS)
         order = (order,) if isinstance(order, str) else tuple(order)
         for o in order:
             if o not in ORDERS:
@@ -255,8 +389,9 @@ class PointTransformerV3(nn.Module):
         self.num_stages = num_stages
         self.enc_channels = enc_channels
         self.out_channels = enc_channels[-1] if enc_mode else None
+        self.depth_rule = depth_rule
 
-        self.embedding = Embedding(in_channels, enc_channels[0], stem)
+        self.embedding = Embedding(in_channels, enc_channels[0], stem, norm, bn_eps)
         self.mask_token = nn.Parameter(torch.zeros(1, enc_channels[0])) if mask_token else None
 
         enc_rates = torch.linspace(0, drop_path, sum(enc_depths)).tolist()
@@ -264,7 +399,17 @@ class PointTransformerV3(nn.Module):
         for s in range(num_stages):
             stage = nn.Module()
             stage.down = (
-                GridPooling(enc_channels[s - 1], enc_channels[s], stride[s - 1], order, shuffle_orders)
+                GridPooling(
+                    enc_channels[s - 1],
+                    enc_channels[s],
+                    stride[s - 1],
+                    order,
+                    shuffle_orders,
+                    norm,
+                    bn_eps,
+                    depth_rule,
+                    pooling,
+                )
                 if s > 0
                 else None
             )
@@ -280,6 +425,7 @@ class PointTransformerV3(nn.Module):
                     qkv_bias,
                     rates[i],
                     mlp_checkpoint,
+                    patch_rule,
                 )
                 for i in range(enc_depths[s])
             )
@@ -298,7 +444,7 @@ class PointTransformerV3(nn.Module):
             for s in range(num_stages - 1):
                 in_ch = dec_channels[s + 1] if s + 1 < num_stages - 1 else enc_channels[-1]
                 stage = nn.Module()
-                stage.up = GridUnpooling(in_ch, enc_channels[s], dec_channels[s])
+                stage.up = GridUnpooling(in_ch, enc_channels[s], dec_channels[s], norm, bn_eps, unpool_cpe)
                 rates = dec_rates[sum(dec_depths[:s]) : sum(dec_depths[: s + 1])][::-1]
                 stage.blocks = nn.ModuleList(
                     Block(
@@ -311,6 +457,7 @@ class PointTransformerV3(nn.Module):
                         qkv_bias,
                         rates[i],
                         mlp_checkpoint,
+                        patch_rule,
                     )
                     for i in range(dec_depths[s])
                 )
@@ -349,7 +496,11 @@ class PointTransformerV3(nn.Module):
             # The conv stem mixes neighbours: zero masked inputs so they cannot leak into the
             # embeddings of visible points.
             point.feat = feat.masked_fill(mask.unsqueeze(1), 0.0)
-        point.serialize(self.order, shuffle_orders=self.shuffle_orders and self.training)
+        point.serialize(
+            self.order,
+            depth=serialization_depth(point.grid_coord, self.depth_rule),
+            shuffle_orders=self.shuffle_orders and self.training,
+        )
         point.sparsify()
         point.feat = self.embedding(point)
         if mask is not None:
@@ -366,4 +517,5 @@ class PointTransformerV3(nn.Module):
                 point = stage.up(point)
                 for block in stage.blocks:
                     point = block(point)
+                point.pop("cpe_feat", None)
         return point
