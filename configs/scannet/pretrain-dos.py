@@ -12,29 +12,15 @@ model = dict(
     mask_size=0.4,
     mask_size_start=0.1,
 )
-_view_transform = [
-    dict(type="CenterShift", apply_z=True),
-    dict(type="RandomRotate", angle=(-1, 1), axis="z", center=(0, 0, 0), p=0.8),
-    dict(type="RandomRotate", angle=(-1 / 64, 1 / 64), axis="x", center=(0, 0, 0), p=0.8),
-    dict(type="RandomRotate", angle=(-1 / 64, 1 / 64), axis="y", center=(0, 0, 0), p=0.8),
-    dict(type="RandomScale", scale=(0.9, 1.1)),
-    dict(type="RandomFlip", p=0.5),
-    dict(type="RandomJitter", sigma=0.005, clip=0.02),
-    dict(type="GridSample", grid_size=_grid_size, mode="train", return_grid_coord=True),
-    dict(
-        type="Collect", keys=("coord", "origin_coord", "grid_coord"), feat_keys=("coord", "color", "normal")
-    ),
-]
+# The standard view pipeline with the indoor input: centred in z too, coord + color + normal.
 data = dict(
     train=dict(
         transform=[
-            dict(type="GridSample", grid_size=_grid_size, mode="train", return_grid_coord=False),
-            dict(type="Copy", keys_dict={"coord": "origin_coord"}),
             dict(
                 type="DOSViewGenerator",
-                view_transform=_view_transform,
-                crop_scale=(0.4, 1.0),
-                max_points=65536,
+                grid_size=_grid_size,
+                feat_keys=("coord", "color", "normal"),
+                center_z=True,
             ),
             dict(type="ToTensor"),
         ],
