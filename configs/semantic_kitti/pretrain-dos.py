@@ -2,7 +2,7 @@
 # sh tools/train.sh -d semantic_kitti -c pretrain-dos -n dos-base -g 2
 # The encoder is then probed with semseg-dos-lin.py or fine-tuned with semseg-dos-ft.py
 # (weight=exp/semantic_kitti/dos-base/model/model_last.pth).
-_base_ = ["../_base_/default_runtime.py", "../_base_/models/ptv3-base.py"]
+_base_ = ["../_base_/schedules/onecycle.py", "../_base_/models/ptv3-base.py"]
 
 # Geometry: 0.05 m input voxels; the loss lives at encoder level 2 (4x the grid = 0.2 m cells).
 _grid_size = 0.05
@@ -58,14 +58,6 @@ log_interval = 20
 optimizer = dict(type="AdamW", lr=0.002, weight_decay=0.04)
 # The layers (embedding, each stage's pooling, each block) are read from the built student backbone.
 layer_decay = dict(rate=0.9, layer_id=dict(type="EncoderLayerId", prefix="student.backbone"))
-scheduler = dict(
-    _delete_=True,
-    type="OneCycleLR",
-    pct_start=0.05,
-    anneal_strategy="cos",
-    div_factor=10.0,
-    final_div_factor=1000.0,
-)
 clip_grad = 3.0
 amp_dtype = "bf16"
 
