@@ -91,11 +91,15 @@ FEAT_WIDTH = {"coord": 3, "strength": 1, "color": 3, "normal": 3}
 
 
 def _collects(transforms):
+    from pointcept.datasets import TRANSFORMS
+    from pointcept.utils.registry import build_from_cfg
+
     for t in transforms or []:
         if t["type"] == "Collect":
             yield t
         elif t["type"] == "DOSViewGenerator":
-            yield from _collects(t["view_transform"])
+            # The view pipeline the generator runs: its standard one or a custom view_transform.
+            yield from _collects(build_from_cfg(t, TRANSFORMS).view_transform_cfg)
 
 
 @pytest.mark.parametrize("dataset", sorted(WRITERS))

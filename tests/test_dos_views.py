@@ -83,3 +83,133 @@ def test_bad_arguments():
         TRANSFORMS.get("DOSViewGenerator")(view_transform=[], crop_scale=(0.0, 1.0))
     with pytest.raises(ValueError, match="view_keys"):
         TRANSFORMS.get("DOSViewGenerator")(view_transform=[], view_keys=("a", "a"))
+
+
+def explicit_pipeline(grid_size, feat_keys, apply_z, augmentations, max_points):
+    """The standard pipeline written out: thin, copy origin, crop, per-view transforms, to tensor.
+
+    Returns the pipeline and its per-view transform configs.
+    """
+    view = [
+        dict(type="CenterShift", apply_z=apply_z),
+        *augmentations,
+        dict(type="GridSample", grid_size=grid_size, mode="train", return_grid_coord=True),
+        dict(type="Collect", keys=("coord", "origin_coord", "grid_coord"), feat_keys=feat_keys),
+    ]
+    return Compose(
+        [
+            dict(type="GridSample", grid_size=grid_size, mode="train", return_grid_coord=False),
+            dict(type="Copy", keys_dict={"coord": "origin_coord"}),
+            dict(type="DOSViewGenerator", view_transform=view, crop_scale=(0.4, 1.0), max_points=max_points),
+            dict(type="ToTensor"),
+        ]
+    ), view
+
+
+STANDARD = [
+    dict(type="RandomRotate", angle=(-1, 1), axis="z", center=(0, 0, 0), p=0.8),
+    dict(type="RandomRotate", angle=(-1 / 64, 1 / 64), axis="x", center=(0, 0, 0), p=0.8),
+    dict(type="RandomRotate", angle=(-1 / 64, 1 / 64), axis="y", center=(0, 0, 0), p=0.8),
+    dict(type="RandomScale", scale=(0.9, 1.1)),
+    dict(type="RandomFlip", p=0.5),
+    dict(type="RandomJitter", sigma=0.005, clip=0.02),
+]
+
+
+def indoor_scene(n=5000, seed=0):
+    rng = np.random.default_rng(seed)
+    coord = (rng.random((n, 3)) * [6.0, 6.0, 2.5]).astype(np.float32)
+    color = rng.uniform(0, 255, (n, 3)).astype(np.float32)
+    return dict(coord=coord, color=color, normal=rng.normal(size=(n, 3)).astype(np.float32), name="room")
+
+
+def assert_same_views(a, b):
+    assert set(a) == set(b)
+    for key in ("view1", "view2"):
+        assert set(a[key]) == set(b[key])
+        for k in a[key]:
+            assert a[key][k].dtype == b[key][k].dtype and torch.equal(a[key][k], b[key][k]), (key, k)
+
+
+@pytest.mark.parametrize(
+    "kwargs, explicit",
+    [
+        # Defaults: 0.05 m outdoor input, coord + strength, no z centring, the standard augmentations.
+        (
+            dict(),
+            dict(grid_size=0.05, feat_keys=("coord", "strength"), apply_z=False, augmentations=STANDARD),
+        ),
+        (
+            dict(grid_size=0.02, feat_keys=("coord", "color", "normal"), center_z=True),
+            dict(
+                grid_size=0.02, feat_keys=("coord", "color", "normal"), apply_z=True, augmentations=STANDARD
+            ),
+        ),
+        (
+            dict(grid_size=0.1, augmentations=STANDARD[3:5]),
+            dict(grid_size=0.1, feat_keys=("coord", "strength"), apply_z=False, augmentations=STANDARD[3:5]),
+        ),
+    ],
+)
+def test_standard_pipeline_equals_the_explicit_one(kwargs, explicit):
+    scene = make_scene(n=6000) if "color" not in str(kwargs) else indoor_scene()
+    generator = Compose([dict(type="DOSViewGenerator", max_points=2500, **kwargs), dict(type="ToTensor")])
+    reference, view = explicit_pipeline(max_points=2500, **explicit)
+    assert generator.transforms[0].view_transform_cfg == view
+    for seed in range(3):
+        np.random.seed(seed)
+        got = generator(dict(scene))
+        np.random.seed(seed)
+        want = reference(dict(scene))
+        assert_same_views(got, want)
+        assert got["view1"]["feat"].shape[1] == (9 if "color" in str(kwargs) else 4)
+
+
+def test_config_grid_size_and_feat_keys_reach_the_pipeline():
+    import os
+
+    from pointcept.utils.config import load_config
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    want = {
+        "semantic_kitti/pretrain-dos.py": (0.05, ("coord", "strength"), False),
+        "semantic_kitti/pretrain-dos-tiny.py": (0.1, ("coord", "strength"), False),
+        "scannet/pretrain-dos.py": (0.02, ("coord", "color", "normal"), True),
+        "scannet/pretrain-dos-tiny.py": (0.05, ("coord", "color", "normal"), True),
+    }
+    for name, (grid_size, feat_keys, apply_z) in want.items():
+        cfg = load_config(os.path.join(root, "configs", name))
+        (gen,) = [
+            t for t in Compose(cfg.data.train.transform).transforms if type(t).__name__ == "DOSViewGenerator"
+        ]
+        views = gen.view_transform.transforms
+        assert gen.thin.grid_size == grid_size and views[-2].grid_size == grid_size, name
+        assert views[-1].feat_keys == feat_keys and views[0].apply_z is apply_z, name
+        assert cfg.model.match_radius == pytest.approx(grid_size * 4), name
+    # A command-line override of the generator's grid size reaches both grid samplings.
+    cfg = load_config(
+        os.path.join(root, "configs", "semantic_kitti/pretrain-dos-tiny.py"),
+        ["data.train.transform.0.grid_size=0.3"],
+    )
+    gen = Compose(cfg.data.train.transform).transforms[0]
+    assert gen.thin.grid_size == 0.3 and gen.view_transform.transforms[-2].grid_size == 0.3
+    np.random.seed(0)
+    out = Compose(cfg.data.train.transform)(make_scene(n=6000))
+    grid = torch.floor(out["view1"]["coord"] / 0.3).long()
+    torch.testing.assert_close(grid - grid.min(0).values, out["view1"]["grid_coord"], rtol=0, atol=0)
+
+
+def test_custom_view_transform_excludes_the_standard_arguments():
+    gen = TRANSFORMS.get("DOSViewGenerator")(view_transform=VIEW_TRANSFORM)
+    assert gen.thin is None and gen.view_transform_cfg == VIEW_TRANSFORM
+    with pytest.raises(
+        ValueError,
+        match=r"view_transform replaces the standard view pipeline; do not also pass \['grid_size'\]",
+    ):
+        TRANSFORMS.get("DOSViewGenerator")(view_transform=VIEW_TRANSFORM, grid_size=0.1)
+    standard = TRANSFORMS.get("DOSViewGenerator")(augmentations=[])
+    assert [type(t).__name__ for t in standard.view_transform.transforms] == [
+        "CenterShift",
+        "GridSample",
+        "Collect",
+    ]

@@ -1,14 +1,17 @@
 """Optimizer groups (param_dicts, layer decay, no-decay), schedulers, AMP resolution."""
 
 import math
+import os
 
 import pytest
 import torch
 
 from pointcept.engines.amp import autocast, build_grad_scaler, resolve_amp_dtype
-from pointcept.engines.optim import build_optimizer
+from pointcept.engines.optim import LAYER_ID, PrefixLayerId, build_optimizer
 from pointcept.engines.scheduler import CosineWarmupLR, OneCycleLR, build_scheduler, cosine_schedule
 from pointcept.utils.registry import ConfigError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class Net(torch.nn.Module):
@@ -147,3 +150,91 @@ def test_one_cycle_rejects_tiny_runs():
     opt = torch.optim.AdamW(torch.nn.Linear(2, 2).parameters(), lr=1.0)
     with pytest.raises(ValueError, match="total_steps >= 2"):
         OneCycleLR(opt, total_steps=1)
+
+
+def hand_written_prefixes(enc_depths, prefix="student.backbone"):
+    """The prefixes the pretraining configs used to spell out from a copy of enc_depths."""
+    prefixes = [f"{prefix}.embedding"]
+    for s, d in enumerate(enc_depths):
+        if s > 0:
+            prefixes.append(f"{prefix}.enc.{s}.down")
+        prefixes += [f"{prefix}.enc.{s}.blocks.{b}" for b in range(d)]
+    return prefixes
+
+
+def layer_table(opt, model):
+    return {name: (g["name"], g["lr"], g["lr_scale"]) for name, g in groups_by_param(opt, model).items()}
+
+
+@pytest.mark.parametrize("config", ["pretrain-dos.py", "pretrain-dos-tiny.py"])
+def test_encoder_layer_id_matches_the_hand_written_prefixes(config):
+    from pointcept.models import build_model
+    from pointcept.utils.config import load_config
+
+    cfg = load_config(os.path.join(ROOT, "configs", "semantic_kitti", config))
+    assert cfg.layer_decay.layer_id == dict(type="EncoderLayerId", prefix="student.backbone")
+    # DOS's student as the optimizer sees it (the teacher has no trainable parameters), with the
+    # config's stages and depths at 8 channels (building 46 M parameters would only cost time).
+    stages = len(cfg.model.backbone.enc_depths)
+    backbone = dict(cfg.model.backbone, enc_channels=(8,) * stages, enc_num_head=(1,) * stages)
+    student = dict(backbone=build_model(backbone), head=torch.nn.Linear(4, 4))
+    model = torch.nn.ModuleDict(dict(student=torch.nn.ModuleDict(student)))
+    depths = cfg.model.backbone.enc_depths
+    auto = build_optimizer(cfg.optimizer, model, layer_decay=cfg.layer_decay)
+    hand = build_optimizer(
+        cfg.optimizer,
+        model,
+        layer_decay=dict(
+            rate=cfg.layer_decay.rate,
+            layer_id=dict(type="PrefixLayerId", prefixes=hand_written_prefixes(depths)),
+        ),
+    )
+    table = layer_table(auto, model)
+    assert table == layer_table(hand, model)
+    # embedding + (stages - 1) poolings + one layer per block + the top layer (heads).
+    num_layers = 1 + (len(depths) - 1) + sum(depths) + 1
+    assert table["student.backbone.embedding.proj.conv.weight"][2] == pytest.approx(0.9 ** (num_layers - 1))
+    assert table["student.head.weight"][2] == 1.0
+    assert len({scale for _, _, scale in table.values()}) == num_layers
+
+
+def test_encoder_layer_id_follows_the_model_depths():
+    from pointcept.models import build_model
+    from pointcept.utils.config import load_config
+
+    cfg = load_config(
+        os.path.join(ROOT, "configs", "semantic_kitti", "pretrain-dos-tiny.py"),
+        ["model.backbone.enc_depths=(1,2,1,1)"],
+    )
+    model = build_model(cfg.model)
+    layer_id = LAYER_ID.get("EncoderLayerId")(prefix="student.backbone", model=model)
+    assert layer_id.prefixes == hand_written_prefixes((1, 2, 1, 1))
+    assert layer_id.num_layers == 1 + 3 + 5 + 1
+    first = layer_id("student.backbone.enc.1.blocks.0.attn.qkv.weight")
+    assert layer_id("student.backbone.enc.1.blocks.1.attn.qkv.weight") == first + 1
+    assert layer_id("student.backbone.enc.2.down.proj.weight") == first + 2
+    # The prefixes of the old depths would have put the new block with the heads, in the top layer.
+    stale = PrefixLayerId(hand_written_prefixes((1, 1, 1, 1)))
+    assert stale("student.backbone.enc.1.blocks.1.attn.qkv.weight") == stale.num_layers - 1
+
+
+def test_layer_id_errors_name_the_problem():
+    model = Net()
+    with pytest.raises(
+        ConfigError, match=r"PrefixLayerId: prefixes \['block2'\] match no parameter of the model"
+    ):
+        build_optimizer(
+            dict(type="AdamW", lr=1e-3),
+            model,
+            layer_decay=dict(rate=0.5, layer_id=dict(type="PrefixLayerId", prefixes=["embed", "block2"])),
+        )
+    with pytest.raises(ConfigError, match="EncoderLayerId: the model has no module 'student.backbone'"):
+        build_optimizer(
+            dict(type="AdamW", lr=1e-3),
+            model,
+            layer_decay=dict(rate=0.5, layer_id=dict(type="EncoderLayerId", prefix="student.backbone")),
+        )
+    with pytest.raises(
+        ValueError, match="EncoderLayerId: 'block0' is a Sequential, not a PTv3-style encoder"
+    ):
+        LAYER_ID.get("EncoderLayerId")(prefix="block0", model=model)

@@ -38,7 +38,15 @@ def parse_args(argv=None):
 
 
 def config_grid_size(cfg) -> float:
+    """The grid of the first GridSample of ``data.train.transform``, looking into DOSViewGenerator's views."""
+    from pointcept.datasets import TRANSFORMS
+    from pointcept.utils.registry import build_from_cfg
+
     for t in cfg["data"]["train"]["transform"]:
+        if t["type"] == "DOSViewGenerator":
+            t = next(
+                (v for v in build_from_cfg(t, TRANSFORMS).view_transform_cfg if v["type"] == "GridSample"), t
+            )
         if t["type"] == "GridSample":
             return float(t["grid_size"])
     raise ValueError("the config's data.train.transform has no GridSample; pass --grid-size")

@@ -28,7 +28,7 @@ evaluate = True  # build the val loader and evaluate during training
 optimizer = dict(type="AdamW", lr=1e-3, weight_decay=0.05)  # class in OPTIMIZERS (AdamW, Adam, SGD)
 scheduler = dict(type="CosineWarmupLR", warmup_ratio=0.05)  # class in SCHEDULERS; gets total_steps=max_steps
 param_dicts = None  # per-block lrs [dict(keyword="block", lr=1e-4)]; first keyword in the param name wins
-layer_decay = None  # layer-wise lr decay dict(rate=0.75, layer_id=dict(type="PrefixLayerId", prefixes=[..]))
+layer_decay = None  # layer-wise lr decay dict(rate=0.9, layer_id=dict(type="EncoderLayerId", prefix="student.backbone"))
 no_decay_keywords = []  # params whose name contains one of these get no weight decay (1-D params never do)
 clip_grad = None  # max gradient norm (clip_grad_norm_) or None for no clipping
 amp_dtype = None  # autocast: None (fp32), "bf16" (CPU or GPU) or "fp16" (GPU, with a GradScaler; bf16 on CPU)

@@ -2,13 +2,11 @@
 # sh tools/train.sh -d semantic_kitti -c pretrain-dos -n dos-base -g 2
 # The encoder is then probed with semseg-dos-lin.py or fine-tuned with semseg-dos-ft.py
 # (weight=exp/semantic_kitti/dos-base/model/model_last.pth).
-_base_ = ["../_base_/default_runtime.py", "../_base_/models/ptv3-base.py"]
+_base_ = ["../_base_/schedules/onecycle.py", "../_base_/models/ptv3-base.py"]
 
 # Geometry: 0.05 m input voxels; the loss lives at encoder level 2 (4x the grid = 0.2 m cells).
 _grid_size = 0.05
 _distill_level = 2
-# Must equal enc_depths of ptv3-base.py: used for the layer-wise lr decay prefixes below.
-_enc_depths = (2, 2, 2, 6, 2)
 
 model = dict(
     type="DOS",
@@ -28,34 +26,16 @@ model = dict(
     observable_only=True,
 )
 
-_view_transform = [
-    dict(type="CenterShift", apply_z=False),
-    dict(type="RandomRotate", angle=(-1, 1), axis="z", center=(0, 0, 0), p=0.8),
-    dict(type="RandomRotate", angle=(-1 / 64, 1 / 64), axis="x", center=(0, 0, 0), p=0.8),
-    dict(type="RandomRotate", angle=(-1 / 64, 1 / 64), axis="y", center=(0, 0, 0), p=0.8),
-    dict(type="RandomScale", scale=(0.9, 1.1)),
-    dict(type="RandomFlip", p=0.5),
-    dict(type="RandomJitter", sigma=0.005, clip=0.02),
-    # grid_coord is computed here, once per view, after augmentation and before any masking.
-    dict(type="GridSample", grid_size=_grid_size, mode="train", return_grid_coord=True),
-    dict(type="Collect", keys=("coord", "origin_coord", "grid_coord"), feat_keys=("coord", "strength")),
-]
-
 data = dict(
     train=dict(
         type="SemanticKITTIDataset",
         data_root="data/semantic_kitti",
         split="train",  # labels are never read by the model
+        # DOSViewGenerator's standard pipeline: thin the scan to one point per voxel, cut two crops of
+        # at most max_points voxels, then per view: centre (x, y), augment (rotation, tilt, scale,
+        # flip, jitter), grid-sample once (grid_coord, before any masking), feat = coord + strength.
         transform=[
-            # Thin the raw scan once so that crops are measured in voxels, not raw returns.
-            dict(type="GridSample", grid_size=_grid_size, mode="train", return_grid_coord=False),
-            dict(type="Copy", keys_dict={"coord": "origin_coord"}),
-            dict(
-                type="DOSViewGenerator",
-                view_transform=_view_transform,
-                crop_scale=(0.4, 1.0),
-                max_points=65536,
-            ),
+            dict(type="DOSViewGenerator", grid_size=_grid_size, max_points=65536),
             dict(type="ToTensor"),
         ],
     ),
@@ -72,20 +52,8 @@ log_interval = 20
 
 # AdamW with layer-wise lr decay 0.9 over the student encoder (embedding first, head last).
 optimizer = dict(type="AdamW", lr=0.002, weight_decay=0.04)
-_prefixes = ["student.backbone.embedding"]
-for _s, _d in enumerate(_enc_depths):
-    if _s > 0:
-        _prefixes.append(f"student.backbone.enc.{_s}.down")
-    _prefixes += [f"student.backbone.enc.{_s}.blocks.{_b}" for _b in range(_d)]
-layer_decay = dict(rate=0.9, layer_id=dict(type="PrefixLayerId", prefixes=_prefixes))
-scheduler = dict(
-    _delete_=True,
-    type="OneCycleLR",
-    pct_start=0.05,
-    anneal_strategy="cos",
-    div_factor=10.0,
-    final_div_factor=1000.0,
-)
+# The layers (embedding, each stage's pooling, each block) are read from the built student backbone.
+layer_decay = dict(rate=0.9, layer_id=dict(type="EncoderLayerId", prefix="student.backbone"))
 clip_grad = 3.0
 amp_dtype = "bf16"
 

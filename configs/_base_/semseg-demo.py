@@ -1,0 +1,39 @@
+# The segmentation demo: the generated SemanticKITTI-format scans of tools/generate_demo_data.py at a
+# 0.1 m grid (smaller crops, no jitter) and a budget of minutes on 2 CPU cores. Merged over a
+# SemanticKITTI segmentation config (semseg-dos-lin.py, semseg-dos-ft.py) with models/ptv3-tiny.py.
+_base_ = ["./datasets/semantic_kitti.py"]
+
+_grid_size = 0.1
+_data_root = "data/semantic_kitti_demo"
+_train_transform = [
+    dict(type="RandomRotate", angle=(-1, 1), axis="z", center=(0, 0, 0), p=1.0),
+    dict(type="RandomScale", scale=(0.9, 1.1)),
+    dict(type="RandomFlip", p=0.5),
+    dict(type="GridSample", grid_size=_grid_size, mode="train", return_grid_coord=True),
+    dict(type="SphereCrop", point_max=20000, mode="random"),
+    dict(type="ToTensor"),
+    dict(type="Collect", keys=("coord", "grid_coord", "segment"), feat_keys=("coord", "strength")),
+]
+# Evaluation: the training pipeline without its random augmentations and crop.
+_eval_transform = [
+    t for t in _train_transform if not t["type"].startswith("Random") and t["type"] != "SphereCrop"
+]
+data = dict(
+    train=dict(data_root=_data_root, transform=_train_transform),
+    val=dict(data_root=_data_root, transform=_eval_transform),
+    test=dict(
+        data_root=_data_root,
+        test_cfg=dict(
+            voxelize=dict(type="GridSample", grid_size=_grid_size, mode="test", return_grid_coord=True),
+        ),
+    ),
+)
+
+batch_size = 2
+batch_size_val = 2
+num_worker = 2
+max_steps = 100
+eval_interval = 100
+save_interval = 100
+log_interval = 10
+amp_dtype = None  # fp32 on CPU: bf16 autocast is slower than fp32 there
