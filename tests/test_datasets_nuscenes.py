@@ -5,7 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
-from real_data import REAL_DATA as REAL
+from real_data import real_path, skip_unless_real
 
 from pointcept.datasets import build_dataset
 from pointcept.datasets.formats import pose_matrix, read_lidarseg, read_pcd_bin, sweep_to_keyframe
@@ -17,13 +17,13 @@ from pointcept.datasets.preprocessing.nuscenes_info import (
     write_nuscenes_infos,
 )
 
-NUSC = os.path.join(REAL, "nuscenes")
-FRAGMENT = os.path.join(REAL, "nuscenes_lidarseg_fragment")
+NUSC = real_path("nuscenes")
+FRAGMENT = real_path("nuscenes_lidarseg_fragment")
 KEY_SAMPLE = "samples/LIDAR_TOP/n015-2018-07-24-11-22-45+0800__LIDAR_TOP__1532402927647951.pcd.bin"
 SWEEP_SAMPLE = "sweeps/LIDAR_TOP/n008-2018-08-01-15-16-36-0400__LIDAR_TOP__1533151603597909.pcd.bin"
 FRAG_BIN = "samples/LIDAR_TOP/n015-2018-08-02-17-16-37+0800__LIDAR_TOP__1533201470948018.pcd.bin"
 FRAG_LABEL = "lidarseg/v1.0-trainval/5f6c1e0a0c3b444b97e78d2aa3fa34d2_lidarseg.bin"
-needs_real = pytest.mark.skipif(not os.path.isdir(NUSC), reason=f"real nuScenes samples not found at {NUSC}")
+needs_real = skip_unless_real("nuscenes")
 
 # Devkit LidarsegClassMapper (fine index -> coarse index, 0 = ignore), typed from
 # nuscenes-devkit eval/lidarseg/utils.py independently of our table; ours is coarse - 1.
@@ -75,7 +75,7 @@ def test_real_sweeps_load():
     assert 0 <= key[:, 3].min() and key[:, 3].max() <= 255 and key[:, 4].max() == 31
 
 
-@needs_real
+@skip_unless_real("nuscenes_lidarseg_fragment")
 def test_real_lidarseg_fragment_maps_to_devkit_classes():
     points = read_pcd_bin(os.path.join(FRAGMENT, FRAG_BIN))
     raw = read_lidarseg(os.path.join(FRAGMENT, FRAG_LABEL), len(points))

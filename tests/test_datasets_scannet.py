@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 import pytest
-from real_data import REAL_DATA as REAL
+from real_data import real_path, skip_unless_real
 
 from pointcept.datasets import ScanNet200Dataset, ScanNetDataset, build_dataset
 from pointcept.datasets.label_maps import (
@@ -15,11 +15,9 @@ from pointcept.datasets.label_maps import (
 )
 from pointcept.datasets.preprocessing.normals import estimate_normals
 
-SCANNET = os.path.join(REAL, "scannet", "scannet_train_instance_data")
+SCANNET = real_path("scannet", "scannet_train_instance_data")
 SCENES = {"scene0000_00": 81369, "scene0000_01": 80583, "scene0000_02": 86001}
-needs_real = pytest.mark.skipif(
-    not os.path.isdir(SCANNET), reason=f"real ScanNet samples not found at {SCANNET}"
-)
+needs_real = skip_unless_real("scannet", "scannet_train_instance_data")
 
 
 def votenet_to_layout(src_dir: str, scene: str, dst_root: str, split: str = "train") -> str:

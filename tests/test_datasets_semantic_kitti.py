@@ -4,15 +4,13 @@ import os
 import numpy as np
 import pytest
 import torch
-from real_data import REAL_DATA as REAL
+from real_data import real_path, skip_unless_real
 
 from pointcept.datasets import SemanticKITTIDataset, build_dataset, collate_fn
 
-KITTI = os.path.join(REAL, "semantic_kitti")
-KITTI_UNLABELLED = os.path.join(REAL, "semantic_kitti_unlabelled")
-needs_real = pytest.mark.skipif(
-    not os.path.isdir(KITTI), reason=f"real SemanticKITTI samples not found at {KITTI}"
-)
+KITTI = real_path("semantic_kitti")
+KITTI_UNLABELLED = real_path("semantic_kitti_unlabelled")
+needs_real = skip_unless_real("semantic_kitti")
 
 # Written by hand from the official semantic-kitti.yaml, independently of the reader's table.
 EXPECTED = {
@@ -82,7 +80,7 @@ def test_real_data_root_levels_and_splits():
         SemanticKITTIDataset(KITTI, split="test")
 
 
-@needs_real
+@skip_unless_real("semantic_kitti_unlabelled")
 def test_real_unlabelled_scans_are_all_ignore():
     ds = SemanticKITTIDataset(KITTI_UNLABELLED, split="trainval")
     assert len(ds) == 7

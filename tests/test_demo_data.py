@@ -1,19 +1,16 @@
+import ast
 import importlib.util
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from pointcept.datasets import SemanticKITTIDataset
-from pointcept.datasets.synthetic_lidar import (
-    BUILDING,
-    ROAD,
-    Scene,
-    SensorConfig,
-    generate_sequence,
-    raycast,
-    write_semantic_kitti,
-)
+from pointcept.datasets.label_maps import SEMANTIC_KITTI_LEARNING_MAP, SEMANTIC_KITTI_RAW_NAMES
+from tools.demo_data import Scene, SensorConfig, generate_sequence, raycast, write_semantic_kitti
+from tools.demo_data.materials import BUILDING, ROAD
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = dict(beams=32, azimuth_steps=256)
@@ -117,3 +114,40 @@ def test_cli(tmp_path, capsys):
             "000000.label",
             "000001.label",
         ]
+
+
+def test_labels_are_raw_ids_of_the_library_label_map():
+    scans = generate_sequence(11, 1, SensorConfig(**SMALL))
+    raw = set(np.unique(scans[0][1] & 0xFFFF).tolist())
+    assert raw <= set(SEMANTIC_KITTI_RAW_NAMES)
+    mapped = {SEMANTIC_KITTI_RAW_NAMES[r] for r in raw if r in SEMANTIC_KITTI_LEARNING_MAP}
+    assert {"road", "building", "vegetation", "trunk", "lane-marking"} <= mapped
+
+
+def test_cli_runs_as_a_script_from_anywhere(tmp_path):
+    """``python tools/generate_demo_data.py`` needs no PYTHONPATH to find ``tools.demo_data``."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tools", "generate_demo_data.py"), "--out", "demo",
+         "--sequences", "5", "--scans-per-seq", "1", "--beams", "8", "--azimuth-steps", "64"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "wrote 1 scans" in out.stdout
+    points = np.fromfile(tmp_path / "demo/dataset/sequences/05/velodyne/000000.bin", dtype=np.float32)
+    labels = np.fromfile(tmp_path / "demo/dataset/sequences/05/labels/000000.label", dtype=np.uint32)
+    assert len(points) == 4 * len(labels) > 0
+
+
+def test_library_does_not_import_demo_tooling():
+    """``tools/`` sits above the library: nothing under ``pointcept/`` may import from it."""
+    offenders = []
+    for root, _, files in os.walk(os.path.join(ROOT, "pointcept")):
+        for name in (f for f in files if f.endswith(".py")):
+            path = os.path.join(root, name)
+            for node in ast.walk(ast.parse(open(path).read())):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                if isinstance(node, ast.ImportFrom) and not node.level:
+                    names = [node.module or ""]
+                offenders += [f"{path}:{node.lineno}: {n}" for n in names if n.split(".")[0] == "tools"]
+    assert not offenders, offenders

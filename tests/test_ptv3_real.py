@@ -3,13 +3,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from real_data import REAL_DATA
+from real_data import real_path, skip_unless_real
 
 from pointcept.models import build_model
 from pointcept.utils.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
-SCAN = Path(REAL_DATA) / "semantic_kitti/dataset/sequences/00/velodyne/000000.bin"
+SCAN_PARTS = ("semantic_kitti", "dataset", "sequences", "00", "velodyne", "000000.bin")
+SCAN = Path(real_path(*SCAN_PARTS))
 
 
 def bench_common():
@@ -20,9 +21,7 @@ def bench_common():
     return module
 
 
-@pytest.mark.skipif(
-    not SCAN.is_file(), reason=f"real SemanticKITTI scan not found at {SCAN} (set DOS_REAL_DATA)"
-)
+@skip_unless_real(*SCAN_PARTS)
 def test_ptv3_base_forward_backward_on_a_real_scan():
     torch.manual_seed(0)
     cfg = load_config(str(ROOT / "configs/_base_/models/ptv3-base.py"))["model"]["backbone"]

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from pointcept.datasets.semantic_kitti import SEMANTIC_KITTI_LEARNING_MAP_INV
+from pointcept.datasets.label_maps import SEMANTIC_KITTI_LEARNING_MAP_INV
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 120

@@ -4,7 +4,6 @@ import os
 import numpy as np
 import pytest
 
-from pointcept.datasets.synthetic_lidar import SensorConfig, write_semantic_kitti
 from pointcept.utils.visualization import (
     CORRECT_COLOR,
     IGNORE_COLOR,
@@ -18,6 +17,7 @@ from pointcept.utils.visualization import (
     scalar_colors,
     write_ply,
 )
+from tools.demo_data import SensorConfig, write_semantic_kitti
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -4,13 +4,19 @@
 
 Writes ``<out>/dataset/sequences/{00,01,08}/{velodyne,labels}`` (00 and 01 are in the train split,
 08 is the val split), readable by ``SemanticKITTIDataset(data_root=<out>)``. See
-``pointcept/datasets/synthetic_lidar.py`` for the sensor and scene model.
+``tools/demo_data/`` for the sensor and scene model.
 """
 
 import argparse
+import os
+import sys
 import time
 
-from pointcept.datasets.synthetic_lidar import SensorConfig, write_semantic_kitti
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # run as a script, only tools/ is on the path
+    sys.path.insert(0, ROOT)
+
+from tools.demo_data import SensorConfig, write_semantic_kitti  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -1,10 +1,12 @@
 """DESIGN.md section 10: does DOS pretraining help on real scans? A small, CPU-sized protocol.
 
-    python tools/quality_check.py [--data-root $DOS_REAL_DATA] [--work-dir /tmp/dos_quality] \
+    python tools/quality_check.py --data-root DIR [--work-dir exp/quality_check] \
         [--pretrain-steps 300] [--probe-steps 150] [--arms dos,assignment,alpha0,random]
 
-Data: the real SemanticKITTI scans of ``--data-root`` (``semantic_kitti/`` labelled and
-``semantic_kitti_unlabelled/``, see its SOURCES.md). Protocol, identical for every arm:
+Data: the real SemanticKITTI scans of ``--data-root`` (default ``$DOS_REAL_DATA``; one of the two
+is required), laid out as ``semantic_kitti/dataset/sequences/{00,08}/{velodyne,labels}`` (labelled)
+and ``semantic_kitti_unlabelled/dataset/sequences`` (see the data's SOURCES.md). Protocol,
+identical for every arm:
 
 1. pretrain the tiny PTv3 of ``configs/semantic_kitti/pretrain-dos-tiny.py`` for
    ``--pretrain-steps`` steps on every scan except the held-out one (labels are never read: the
@@ -31,10 +33,30 @@ ARMS = {
     "random": None,
 }
 
+LABELLED = os.path.join("semantic_kitti", "dataset", "sequences")
+UNLABELLED = os.path.join("semantic_kitti_unlabelled", "dataset", "sequences")
+# What the protocol reads under --data-root: probe scans (sequence 00), the held-out scan, pretraining scans.
+REQUIRED = (
+    os.path.join(LABELLED, "00", "velodyne"),
+    os.path.join(LABELLED, "00", "labels"),
+    os.path.join(LABELLED, HELD_OUT[0], "velodyne", HELD_OUT[1] + ".bin"),
+    os.path.join(LABELLED, HELD_OUT[0], "labels", HELD_OUT[1] + ".label"),
+    UNLABELLED,
+)
+
+
+def missing_layout(data_root: str) -> list[str]:
+    """The entries of ``REQUIRED`` absent under ``data_root`` (empty when the layout is complete)."""
+    return [rel for rel in REQUIRED if not os.path.exists(os.path.join(data_root, rel))]
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-root", default=os.environ.get("DOS_REAL_DATA", "/work/shared/data/real"))
+    p.add_argument(
+        "--data-root",
+        default=os.environ.get("DOS_REAL_DATA") or None,
+        help="real-data folder holding semantic_kitti/ and semantic_kitti_unlabelled/ (default: $DOS_REAL_DATA)",
+    )
     p.add_argument("--work-dir", default="exp/quality_check", help="runs, links and results go here")
     p.add_argument(
         "--arms", default="dos,assignment,alpha0,random", help=f"comma-separated subset of {list(ARMS)}"
@@ -42,16 +64,25 @@ def parse_args(argv=None):
     p.add_argument("--pretrain-steps", type=int, default=300)
     p.add_argument("--probe-steps", type=int, default=150)
     p.add_argument("--seed", type=int, default=0)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not args.data_root:
+        p.error("no real data given: pass --data-root DIR or set DOS_REAL_DATA")
+    if not os.path.isdir(args.data_root):
+        p.error(f"--data-root {args.data_root!r} is not a folder")
+    missing = missing_layout(args.data_root)
+    if missing:
+        p.error(
+            f"--data-root {args.data_root!r} lacks the expected layout; missing: {', '.join(missing)} "
+            f"(expected {LABELLED}/{{00,{HELD_OUT[0]}}}/{{velodyne,labels}} and {UNLABELLED})"
+        )
+    return args
 
 
 def link_pretrain_scans(data_root: str, out: str) -> int:
     """Symlink every real scan except the held-out one into ``out/dataset/sequences/SS/velodyne``."""
     count = 0
-    for folder in ("semantic_kitti", "semantic_kitti_unlabelled"):
-        sequences = os.path.join(data_root, folder, "dataset", "sequences")
-        if not os.path.isdir(sequences):
-            raise ValueError(f"--data-root {data_root!r} has no {folder}/dataset/sequences folder")
+    for rel in (LABELLED, UNLABELLED):
+        sequences = os.path.join(data_root, rel)
         for seq in sorted(os.listdir(sequences)):
             velodyne = os.path.join(sequences, seq, "velodyne")
             target_dir = os.path.join(out, "dataset", "sequences", seq, "velodyne")

@@ -19,57 +19,12 @@ import numpy as np
 
 from .builder import DATASETS
 from .defaults import DefaultDataset
-from .validation import check_regular_file
-
-SEMANTIC_KITTI_CLASS_NAMES = [
-    "car",
-    "bicycle",
-    "motorcycle",
-    "truck",
-    "other-vehicle",
-    "person",
-    "bicyclist",
-    "motorcyclist",
-    "road",
-    "parking",
-    "sidewalk",
-    "other-ground",
-    "building",
-    "fence",
-    "vegetation",
-    "trunk",
-    "terrain",
-    "pole",
-    "traffic-sign",
-]
-
-# Official semantic-kitti.yaml learning map, restricted to ids that map to a class (the rest ignore).
-SEMANTIC_KITTI_LEARNING_MAP = {
-    10: 0, 252: 0,  # car, moving-car
-    11: 1,  # bicycle
-    15: 2,  # motorcycle
-    18: 3, 258: 3,  # truck, moving-truck
-    13: 4, 16: 4, 20: 4, 256: 4, 257: 4, 259: 4,  # bus, on-rails, other-vehicle (+ moving)
-    30: 5, 254: 5,  # person, moving-person
-    31: 6, 253: 6,  # bicyclist, moving-bicyclist
-    32: 7, 255: 7,  # motorcyclist, moving-motorcyclist
-    40: 8, 60: 8,  # road, lane-marking
-    44: 9,  # parking
-    48: 10,  # sidewalk
-    49: 11,  # other-ground
-    50: 12,  # building
-    51: 13,  # fence
-    70: 14,  # vegetation
-    71: 15,  # trunk
-    72: 16,  # terrain
-    80: 17,  # pole
-    81: 18,  # traffic-sign
-}  # fmt: skip
-
-# Train id -> raw id written in prediction files (the static class of each train id).
-SEMANTIC_KITTI_LEARNING_MAP_INV = np.array(
-    [10, 11, 15, 18, 20, 30, 31, 32, 40, 44, 48, 49, 50, 51, 70, 71, 72, 80, 81], dtype=np.int64
+from .label_maps import (
+    SEMANTIC_KITTI_CLASS_NAMES,
+    SEMANTIC_KITTI_LEARNING_MAP_INV,
+    semantic_kitti_lut,
 )
+from .validation import check_regular_file
 
 SPLITS = {
     "train": ["00", "01", "02", "03", "04", "05", "06", "07", "09", "10"],
@@ -77,14 +32,6 @@ SPLITS = {
     "test": [f"{i:02d}" for i in range(11, 22)],
 }
 SPLITS["trainval"] = sorted(SPLITS["train"] + SPLITS["val"])
-
-
-def semantic_kitti_lut(ignore_index: int = -1) -> np.ndarray:
-    """Lookup table over the 16-bit raw semantic id space: ``lut[raw] = train id`` (int64, 65536)."""
-    lut = np.full(1 << 16, ignore_index, dtype=np.int64)
-    for raw, train in SEMANTIC_KITTI_LEARNING_MAP.items():
-        lut[raw] = train
-    return lut
 
 
 def find_sequences_dir(data_root: str) -> str:
@@ -157,7 +104,7 @@ class SemanticKITTIDataset(DefaultDataset):
     int64 (train ids, -1 ignore), ``instance`` (N,) int64 (-1 without labels), ``name`` "SS_NNNNNN".
     """
 
-    class_names = SEMANTIC_KITTI_CLASS_NAMES
+    class_names = list(SEMANTIC_KITTI_CLASS_NAMES)
     learning_map_inv = SEMANTIC_KITTI_LEARNING_MAP_INV
 
     def __init__(self, data_root: str = "data/semantic_kitti", split="train", **kwargs):

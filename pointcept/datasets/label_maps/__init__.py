@@ -16,6 +16,14 @@ from .scannet import (
     SCANNET200_LUT,
     SCANNET200_VALID_IDS,
 )
+from .semantic_kitti import (
+    SEMANTIC_KITTI_CLASS_NAMES,
+    SEMANTIC_KITTI_LEARNING_MAP,
+    SEMANTIC_KITTI_LEARNING_MAP_INV,
+    SEMANTIC_KITTI_RAW_IDS,
+    SEMANTIC_KITTI_RAW_NAMES,
+    semantic_kitti_lut,
+)
 from .waymo import WAYMO_CLASS_NAMES
 
 __all__ = [
@@ -30,8 +38,14 @@ __all__ = [
     "SCANNET20_CLASS_NAMES",
     "SCANNET20_LUT",
     "SCANNET20_VALID_IDS",
+    "SEMANTIC_KITTI_CLASS_NAMES",
+    "SEMANTIC_KITTI_LEARNING_MAP",
+    "SEMANTIC_KITTI_LEARNING_MAP_INV",
+    "SEMANTIC_KITTI_RAW_IDS",
+    "SEMANTIC_KITTI_RAW_NAMES",
     "WAYMO_CLASS_NAMES",
     "apply_lut",
     "build_lut",
     "check_prediction",
+    "semantic_kitti_lut",
 ]
