@@ -27,6 +27,7 @@ from pointcept.datasets.transform import (
     RandomRotate,
     RandomRotateTargetAngle,
     RandomScale,
+    RandomShift,
     SphereCrop,
     index_boxes,
     register_box_key,
@@ -189,6 +190,15 @@ def test_center_shift_moves_boxes_and_jitter_leaves_them():
     np.testing.assert_array_equal(out["gt_boxes"], before)
 
 
+def test_random_shift_moves_points_and_boxes_by_the_same_vector():
+    data = sample_with_boxes([box(1, 2, 3, yaw=0.5, vx=1)], [[1, 2, 3], [0, 0, 0]])
+    out = RandomShift(shift=((1.5, 1.5), (-2, -2), (0.25, 0.25)))(data)
+    np.testing.assert_allclose(out["coord"], [[2.5, 0, 3.25], [1.5, -2, 0.25]])
+    np.testing.assert_allclose(out["gt_boxes"][0], box(2.5, 0, 3.25, yaw=0.5, vx=1))
+    with pytest.raises(ValueError, match="three"):
+        RandomShift(shift=((0, 1), (0, 1)))
+
+
 def test_point_clip_drops_boxes_by_centre_and_recounts_points():
     boxes = [box(0, 0, 0, l=2, w=2, h=2), box(4.5, 0, 0, l=2, w=2, h=2), box(6, 0, 0, l=1, w=1, h=1)]
     pts = [[0, 0, 0], [0.5, 0.5, 0], [3.8, 0, 0], [4.2, 0, 0], [5.2, 0, 0], [6, 0, 0]]
@@ -255,6 +265,7 @@ def test_box_handling_leaves_points_and_rng_unchanged():
         dict(type="RandomFlip", p=0.5),
         dict(type="RandomJitter", sigma=0.01, clip=0.05),
         dict(type="CenterShift", apply_z=True),
+        dict(type="RandomShift", shift=((-1, 1), (-1, 1), (-0.1, 0.1))),
         dict(type="SphereCrop", point_max=600),
         dict(type="GridSample", grid_size=0.2),
         dict(type="PointClip", point_cloud_range=(-8, -8, -3, 8, 8, 3)),
@@ -319,6 +330,7 @@ AUGMENTATIONS = {
     "flip": [dict(type="RandomFlip", p=0.5)],
     "flip_both": [dict(type="RandomFlip", p=1.0)],
     "center_shift": [dict(type="CenterShift", apply_z=True)],
+    "random_shift": [dict(type="RandomShift", shift=((-2, 2), (-2, 2), (-0.5, 0.5)))],
     "jitter": [dict(type="RandomJitter", sigma=0.02, clip=0.05)],
     "point_clip": [dict(type="PointClip", point_cloud_range=(-10, -10, -3, 10, 10, 3))],
     "sphere_crop": [dict(type="SphereCrop", point_max=300, mode="random")],
@@ -329,6 +341,7 @@ AUGMENTATIONS = {
         dict(type="RandomFlip", p=0.5),
         dict(type="RandomJitter", sigma=0.01, clip=0.03),
         dict(type="CenterShift", apply_z=False),
+        dict(type="RandomShift"),
         dict(type="SphereCrop", point_max=400),
         dict(type="GridSample", grid_size=0.2),
         dict(type="PointClip", point_cloud_range=(-15, -15, -3, 15, 15, 3)),
@@ -387,6 +400,7 @@ def test_points_stay_in_their_boxes_under_every_augmentation(name, seed):
         "flip_both",
         "scale",
         "center_shift",
+        "random_shift",
         "jitter",
         "grid_sample",
     ):

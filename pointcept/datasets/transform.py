@@ -8,7 +8,7 @@ rows). Readers with extra per-point arrays call ``register_point_key`` once at i
 
 Boxes (``gt_boxes`` (M, 9), ``gt_labels``, ``gt_num_points``; convention in ``boxes.py``) are
 per-box arrays, declared in ``BOX_KEYS``: every transform that moves points moves the boxes with
-them (rotation about z, flip, isotropic scale, shift; jitter leaves them), crops drop the boxes
+them (rotation about z, flip, isotropic scale, CenterShift/RandomShift; jitter leaves them), crops drop the boxes
 whose centre leaves the kept region (``index_boxes``), and ``index_points`` recomputes
 ``gt_num_points`` from the kept points (``RandomJitter`` recounts too: it moves points across
 faces; rigid moves keep the counts). Transforms that boxes cannot follow (tilt about x/y,
@@ -378,6 +378,33 @@ class CenterShift(_Transform):
         data["coord"] = (coord - shift).astype(np.float32)
         if "gt_boxes" in data:
             data["gt_boxes"] = translate_boxes(data["gt_boxes"], -shift)
+        return data
+
+
+@TRANSFORMS.register_module()
+class RandomShift(_Transform):
+    """With probability ``p`` translate ``coord`` (and boxes) by a vector drawn per axis from ``shift``.
+
+    ``shift`` = ((x_lo, x_hi), (y_lo, y_hi), (z_lo, z_hi)) in metres, uniform per axis.
+    """
+
+    def __init__(
+        self, shift: Sequence[Sequence[float]] = ((-0.2, 0.2), (-0.2, 0.2), (0.0, 0.0)), p: float = 1.0
+    ):
+        bounds = np.asarray(shift, dtype=np.float64)
+        if bounds.shape != (3, 2) or np.any(bounds[:, 0] > bounds[:, 1]):
+            raise ValueError(f"shift must be three (low, high) pairs with low <= high, got {shift}")
+        self.shift = tuple((float(lo), float(hi)) for lo, hi in bounds)
+        self.p = _check_prob(p)
+
+    def __call__(self, data: dict) -> dict:
+        rng = _rng()
+        if rng.random() >= self.p:
+            return data
+        delta = np.array([rng.uniform(lo, hi) for lo, hi in self.shift])
+        data["coord"] = (data["coord"] + delta).astype(np.float32)
+        if "gt_boxes" in data:
+            data["gt_boxes"] = translate_boxes(data["gt_boxes"], delta)
         return data
 
 

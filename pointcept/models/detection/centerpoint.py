@@ -7,7 +7,7 @@ Batch interface (what readers, configs and the evaluator rely on):
   ``pointcept.datasets.boxes``), ``gt_labels`` (Tensor[M] int64, -1 = ignore) and ``gt_offset``
   (Tensor[B] int64, cumulative box counts), as ``collate_fn`` produces them;
 * training output: ``dict(loss, loss_hm, loss_reg)`` (scalars; ``loss = hm_weight * loss_hm +
-  reg_weight * loss_reg``), plus ``num_objects`` (int, targets in the batch);
+  reg_weight * loss_reg``), plus ``num_objects`` (0-d float tensor: boxes that got a target);
 * eval output (``model.eval()``): ``pred_boxes`` (Tensor[K, 9]), ``pred_scores`` (Tensor[K]),
   ``pred_labels`` (Tensor[K] int64), ``pred_offset`` (Tensor[B] int64, cumulative counts; use
   ``split_predictions`` for per-cloud dicts); the losses too when the batch has ``gt_boxes``.
@@ -180,10 +180,10 @@ class CenterPoint(nn.Module):
             self.min_radius,
         )
         num = len(target["batch"])
-        loss_hm = heatmap_focal_loss(heatmap, target["heatmap"].to(heatmap.dtype), num)
-        pred = reg.flatten(2)[target["batch"], :, target["cell"]]  # (K, 10)
-        loss_reg = regression_l1_loss(
-            pred, target["reg"].to(pred.dtype), self.code_weights.to(pred.dtype), num
-        )
+        # Losses in float32 whatever the autocast dtype of the head.
+        loss_hm = heatmap_focal_loss(heatmap.float(), target["heatmap"], num)
+        pred = reg.float().flatten(2)[target["batch"], :, target["cell"]]  # (K, 10)
+        loss_reg = regression_l1_loss(pred, target["reg"], self.code_weights, num)
         loss = self.hm_weight * loss_hm + self.reg_weight * loss_reg
-        return dict(loss=loss, loss_hm=loss_hm, loss_reg=loss_reg, num_objects=num)
+        num_objects = torch.tensor(float(num), device=heatmap.device)
+        return dict(loss=loss, loss_hm=loss_hm, loss_reg=loss_reg, num_objects=num_objects)
