@@ -17,6 +17,7 @@ from pointcept.models.detection import (
     scatter_to_bev,
     split_predictions,
 )
+from pointcept.models.detection.losses import heatmap_focal_loss, regression_l1_loss
 from pointcept.utils.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,7 +168,39 @@ def test_encode_decode_round_trip():
         torch.testing.assert_close(pred["labels"], labels[order])
 
 
-# ---------------------------------------------------------------- NMS and scatter
+# ---------------------------------------------------------------- losses, NMS and scatter
+
+
+def test_focal_and_l1_losses_hand_computed():
+    # p = 0.5 everywhere: positive -(0.5^2) log 0.5; target 0.5: -(0.5^4)(0.5^2) log 0.5; target 0: -(0.5^2) log 0.5
+    logits = torch.zeros(1, 1, 1, 3)
+    target = torch.tensor([[[[1.0, 0.5, 0.0]]]])
+    expected = math.log(2) * (0.25 + 0.0625 * 0.25 + 0.25)
+    assert float(heatmap_focal_loss(logits, target, 1)) == pytest.approx(expected, rel=1e-6)
+    assert float(heatmap_focal_loss(logits, target, 2)) == pytest.approx(expected / 2, rel=1e-6)
+    # a confident, correct map costs ~0; saturated logits stay finite
+    sharp = torch.tensor([[[[30.0, -30.0, -30.0]]]])
+    assert 0 <= float(heatmap_focal_loss(sharp, target, 1)) < 1e-6
+    assert torch.isfinite(heatmap_focal_loss(-sharp * 100, target, 1))
+    pred, tgt = torch.tensor([[1.0, 2.0], [0.0, 0.0]]), torch.tensor([[0.0, 0.0], [1.0, -1.0]])
+    assert float(regression_l1_loss(pred, tgt, torch.tensor([1.0, 0.5]), 2)) == pytest.approx(
+        (1 + 1 + 1 + 0.5) / 2
+    )
+
+
+def test_decoding_keeps_local_maxima_only():
+    grid = BEVGrid((0, 0, -1, 8, 8, 1), 1.0)
+    heat = torch.zeros(1, 2, 8, 8)
+    heat[0, 0, 2, 2], heat[0, 0, 2, 3], heat[0, 0, 6, 6] = 0.9, 0.8, 0.5  # 0.8 touches the 0.9 peak
+    heat[0, 1, 2, 3] = 0.7  # another class at the same cell as the suppressed 0.8
+    reg = torch.zeros(1, 10, 8, 8)
+    out = decode_detections(heat, reg, grid, topk=10, score_threshold=0.1)
+    torch.testing.assert_close(out["pred_scores"], torch.tensor([0.9, 0.7, 0.5]))
+    torch.testing.assert_close(out["pred_labels"], torch.tensor([0, 1, 0]))
+    torch.testing.assert_close(out["pred_boxes"][:, :2], torch.tensor([[2.0, 2.0], [3.0, 2.0], [6.0, 6.0]]))
+    torch.testing.assert_close(out["pred_boxes"][:, 3:6], torch.ones(3, 3))  # exp(0)
+    out = decode_detections(heat, reg, grid, topk=1, score_threshold=0.1)
+    torch.testing.assert_close(out["pred_scores"], torch.tensor([0.9, 0.7]))  # top-1 per class
 
 
 def test_circle_nms_is_greedy_and_class_aware():
