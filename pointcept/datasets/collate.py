@@ -9,6 +9,10 @@ samples into one dict:
   running total before concatenation, so per-sample offsets become batch offsets;
 * if a dict has ``coord`` but no ``offset``, ``offset`` (Tensor[B] int64, cumulative, no leading
   zero) is added from the number of rows of each sample's ``coord``;
+* if a dict has ``gt_boxes`` (per-sample (M_i, 9) boxes, see ``boxes.py``) but no ``gt_offset``,
+  ``gt_offset`` (Tensor[B] int64, cumulative box counts, no leading zero) is added the same way,
+  so the boxes of cloud b are rows ``gt_offset[b-1]:gt_offset[b]`` of the concatenated
+  ``gt_boxes``/``gt_labels``/``gt_num_points``;
 * nested dicts (e.g. ``{"view1": {...}, "view2": {...}}``) are collated recursively, each level
   getting its own ``offset``;
 * everything else (strings, numbers, lists, None) is collected into a list of length B.
@@ -104,4 +108,7 @@ def _collate_dicts(batch: Sequence[Mapping]) -> dict:
     if "offset" not in out and "coord" in out:
         counts = torch.tensor([len(sample["coord"]) for sample in batch], dtype=torch.long)
         out["offset"] = torch.cumsum(counts, dim=0)
+    if "gt_offset" not in out and "gt_boxes" in out:
+        counts = torch.tensor([len(sample["gt_boxes"]) for sample in batch], dtype=torch.long)
+        out["gt_offset"] = torch.cumsum(counts, dim=0)
     return out

@@ -6,6 +6,14 @@ declared once, in ``POINT_KEYS``: every transform that subsamples or permutes po
 ``index_points``, which applies the same row index to all of them (and checks that they all have N
 rows). Readers with extra per-point arrays call ``register_point_key`` once at import.
 
+Boxes (``gt_boxes`` (M, 9), ``gt_labels``, ``gt_num_points``; convention in ``boxes.py``) are
+per-box arrays, declared in ``BOX_KEYS``: every transform that moves points moves the boxes with
+them (rotation about z, flip, isotropic scale, CenterShift/RandomShift; jitter leaves them), crops drop the boxes
+whose centre leaves the kept region (``index_boxes``), and ``index_points`` recomputes
+``gt_num_points`` from the kept points (``RandomJitter`` recounts too: it moves points across
+faces; rigid moves keep the counts). Transforms that boxes cannot follow (tilt about x/y,
+anisotropic scale) raise ValueError when a sample has boxes. Without boxes nothing changes.
+
 Transforms before ``ToTensor`` work on numpy arrays. Randomness: every random transform draws from a
 fresh ``np.random.Generator`` seeded from the *global* numpy RNG (``_rng``), so a pipeline is
 reproducible given ``np.random.seed(...)``; the engine seeds numpy in every DataLoader worker.
@@ -21,6 +29,7 @@ import torch
 
 from pointcept.utils.registry import build_from_cfg
 
+from .boxes import count_points_in_boxes, flip_boxes, rotate_boxes, scale_boxes, translate_boxes
 from .builder import TRANSFORMS
 
 POINT_KEYS: list[str] = [
@@ -37,6 +46,8 @@ POINT_KEYS: list[str] = [
     "feat",
 ]
 
+BOX_KEYS: list[str] = ["gt_boxes", "gt_labels", "gt_num_points"]
+
 _FNV_OFFSET = np.uint64(14695981039346656037)
 _FNV_PRIME = np.uint64(1099511628211)
 
@@ -49,12 +60,49 @@ def register_point_key(key: str) -> None:
         POINT_KEYS.append(key)
 
 
+def register_box_key(key: str) -> None:
+    """Declare ``key`` as a per-box array (one row per ``gt_boxes`` row) so that crops index it too."""
+    if not isinstance(key, str) or not key:
+        raise TypeError(f"box key must be a non-empty string, got {key!r}")
+    if key not in BOX_KEYS:
+        BOX_KEYS.append(key)
+
+
+def index_boxes(data: dict, idx: np.ndarray) -> dict:
+    """Return a shallow copy of ``data`` whose per-box arrays (``BOX_KEYS``) are ``array[idx]``.
+
+    data: a sample with ``gt_boxes`` (M, 9); idx (ndarray int64 or bool[M]): boxes to keep. Raises
+    ValueError if a per-box array does not have M rows.
+    """
+    m = len(data["gt_boxes"])
+    out = dict(data)
+    for key in BOX_KEYS:
+        if key not in data:
+            continue
+        value = data[key]
+        if len(value) != m:
+            raise ValueError(f"per-box key '{key}' has {len(value)} rows but gt_boxes has {m}")
+        out[key] = value[torch.as_tensor(idx)] if isinstance(value, torch.Tensor) else value[idx]
+    return out
+
+
+def _recount_box_points(data: dict) -> None:
+    """Set ``gt_num_points`` to the number of ``coord`` rows inside each box (numpy or tensors)."""
+    coord, boxes = data["coord"], data["gt_boxes"]
+    if isinstance(boxes, torch.Tensor):
+        counts = count_points_in_boxes(torch.as_tensor(coord).cpu().numpy(), boxes.cpu().numpy())
+        data["gt_num_points"] = torch.from_numpy(counts).to(boxes.device)
+    else:
+        data["gt_num_points"] = count_points_in_boxes(np.asarray(coord), boxes)
+
+
 def index_points(data: dict, idx: np.ndarray) -> dict:
     """Return a shallow copy of ``data`` whose per-point arrays are ``array[idx]``.
 
     data: a sample with ``coord`` (N,3); idx (ndarray[M] int64 or bool[N]): rows to keep, in order.
     Non-per-point entries are shared with ``data``. Raises ValueError if a per-point array does not
-    have N rows (a reader or transform forgot to keep it aligned).
+    have N rows (a reader or transform forgot to keep it aligned). With ``gt_boxes`` present, the
+    copy's ``gt_num_points`` is recomputed from the kept points (boxes themselves are kept).
     """
     n = len(data["coord"])
     out = dict(data)
@@ -65,6 +113,8 @@ def index_points(data: dict, idx: np.ndarray) -> dict:
         if len(value) != n:
             raise ValueError(f"per-point key '{key}' has {len(value)} rows but coord has {n}")
         out[key] = value[torch.as_tensor(idx)] if isinstance(value, torch.Tensor) else value[idx]
+    if "gt_boxes" in data:
+        _recount_box_points(out)
     return out
 
 
@@ -132,6 +182,7 @@ class PointClip(_Transform):
     """Drop (not clamp) points outside ``point_cloud_range = (x_min, y_min, z_min, x_max, y_max, z_max)``.
 
     Bounds are inclusive. Raises ValueError if no point is left, since that is a configuration error.
+    Boxes whose centre is outside the range are dropped.
     """
 
     def __init__(self, point_cloud_range: Sequence[float] = (-51.2, -51.2, -4.0, 51.2, 51.2, 2.4)):
@@ -150,6 +201,9 @@ class PointClip(_Transform):
             raise ValueError(
                 f"PointClip{self.point_cloud_range} removed all {len(coord)} points of {data.get('name', 'the sample')}"
             )
+        if "gt_boxes" in data:
+            centre = data["gt_boxes"][:, :3]
+            data = index_boxes(data, np.flatnonzero(np.all((centre >= lo) & (centre <= hi), axis=1)))
         return index_points(data, np.flatnonzero(keep))
 
 
@@ -172,7 +226,17 @@ def _rotate(data: dict, theta: float, axis: str, center: Sequence[float] | None)
     data["coord"] = ((coord - c) @ rot.T + c).astype(np.float32)
     if "normal" in data:
         data["normal"] = (data["normal"] @ rot.T).astype(np.float32)
+    if "gt_boxes" in data:
+        data["gt_boxes"] = rotate_boxes(data["gt_boxes"], theta, c)
     return data
+
+
+def _refuse_tilt_with_boxes(data: dict, axis: str, transform: str) -> None:
+    if axis != "z" and "gt_boxes" in data:
+        raise ValueError(
+            f"{transform}(axis={axis!r}) cannot move gt_boxes: boxes are upright (yaw only) and have "
+            "no tilt; remove rotations about x/y from pipelines with boxes"
+        )
 
 
 def _check_axis(axis: str) -> str:
@@ -192,7 +256,8 @@ class RandomRotate(_Transform):
     """With probability ``p`` rotate ``coord`` (and ``normal``) by an angle in ``angle`` *times pi*.
 
     ``center=None`` rotates about the bounding-box centre, as Pointcept does; pass (0, 0, 0) to
-    rotate about the sensor.
+    rotate about the sensor. Boxes rotate about the same centre (yaw and velocity with them); a
+    rotation about x or y of a sample with boxes raises ValueError (boxes have no tilt).
     """
 
     def __init__(self, angle: Sequence[float] = (-1.0, 1.0), axis: str = "z", center=None, p: float = 0.5):
@@ -204,6 +269,7 @@ class RandomRotate(_Transform):
         self.p = _check_prob(p)
 
     def __call__(self, data: dict) -> dict:
+        _refuse_tilt_with_boxes(data, self.axis, "RandomRotate")
         rng = _rng()
         if rng.random() >= self.p:
             return data
@@ -225,6 +291,7 @@ class RandomRotateTargetAngle(_Transform):
         self.p = _check_prob(p)
 
     def __call__(self, data: dict) -> dict:
+        _refuse_tilt_with_boxes(data, self.axis, "RandomRotateTargetAngle")
         rng = _rng()
         if rng.random() >= self.p:
             return data
@@ -233,7 +300,11 @@ class RandomRotateTargetAngle(_Transform):
 
 @TRANSFORMS.register_module()
 class RandomScale(_Transform):
-    """Multiply ``coord`` by a factor drawn from ``scale`` (one per axis if ``anisotropic``)."""
+    """Multiply ``coord`` by a factor drawn from ``scale`` (one per axis if ``anisotropic``).
+
+    Boxes scale with the points (centres, sizes and velocities); an anisotropic scale of a sample
+    with boxes raises ValueError (a yawed box scaled differently along x and y is no longer a box).
+    """
 
     def __init__(self, scale: Sequence[float] = (0.95, 1.05), anisotropic: bool = False, p: float = 1.0):
         if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
@@ -243,17 +314,21 @@ class RandomScale(_Transform):
         self.p = _check_prob(p)
 
     def __call__(self, data: dict) -> dict:
+        if self.anisotropic and "gt_boxes" in data:
+            raise ValueError("RandomScale(anisotropic=True) cannot scale gt_boxes; use an isotropic scale")
         rng = _rng()
         if rng.random() >= self.p:
             return data
         factor = rng.uniform(*self.scale, size=3 if self.anisotropic else 1)
         data["coord"] = (data["coord"] * factor).astype(np.float32)
+        if "gt_boxes" in data:
+            data["gt_boxes"] = scale_boxes(data["gt_boxes"], float(factor[0]))
         return data
 
 
 @TRANSFORMS.register_module()
 class RandomFlip(_Transform):
-    """Mirror x and, independently, y, each with probability ``p`` (normals follow)."""
+    """Mirror x and, independently, y, each with probability ``p`` (normals and boxes follow)."""
 
     def __init__(self, p: float = 0.5):
         self.p = _check_prob(p)
@@ -266,12 +341,14 @@ class RandomFlip(_Transform):
                     if key in data:
                         data[key] = data[key].copy()
                         data[key][:, axis] = -data[key][:, axis]
+                if "gt_boxes" in data:
+                    data["gt_boxes"] = flip_boxes(data["gt_boxes"], axis)
         return data
 
 
 @TRANSFORMS.register_module()
 class RandomJitter(_Transform):
-    """Add Gaussian noise N(0, sigma^2), clipped to [-clip, clip], to every coordinate."""
+    """Add Gaussian noise N(0, sigma^2), clipped to [-clip, clip], to every coordinate (boxes stay)."""
 
     def __init__(self, sigma: float = 0.01, clip: float = 0.05):
         if sigma <= 0 or clip <= 0:
@@ -282,12 +359,14 @@ class RandomJitter(_Transform):
     def __call__(self, data: dict) -> dict:
         noise = np.clip(self.sigma * _rng().standard_normal(data["coord"].shape), -self.clip, self.clip)
         data["coord"] = (data["coord"] + noise).astype(np.float32)
+        if "gt_boxes" in data:
+            _recount_box_points(data)  # points near a face may cross it
         return data
 
 
 @TRANSFORMS.register_module()
 class CenterShift(_Transform):
-    """Move the bounding-box centre of x, y to 0 and, if ``apply_z``, the lowest z to 0."""
+    """Move the bounding-box centre of x, y to 0 and, if ``apply_z``, the lowest z to 0 (boxes follow)."""
 
     def __init__(self, apply_z: bool = True):
         self.apply_z = bool(apply_z)
@@ -297,6 +376,35 @@ class CenterShift(_Transform):
         lo, hi = coord.min(0), coord.max(0)
         shift = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, lo[2] if self.apply_z else 0.0])
         data["coord"] = (coord - shift).astype(np.float32)
+        if "gt_boxes" in data:
+            data["gt_boxes"] = translate_boxes(data["gt_boxes"], -shift)
+        return data
+
+
+@TRANSFORMS.register_module()
+class RandomShift(_Transform):
+    """With probability ``p`` translate ``coord`` (and boxes) by a vector drawn per axis from ``shift``.
+
+    ``shift`` = ((x_lo, x_hi), (y_lo, y_hi), (z_lo, z_hi)) in metres, uniform per axis.
+    """
+
+    def __init__(
+        self, shift: Sequence[Sequence[float]] = ((-0.2, 0.2), (-0.2, 0.2), (0.0, 0.0)), p: float = 1.0
+    ):
+        bounds = np.asarray(shift, dtype=np.float64)
+        if bounds.shape != (3, 2) or np.any(bounds[:, 0] > bounds[:, 1]):
+            raise ValueError(f"shift must be three (low, high) pairs with low <= high, got {shift}")
+        self.shift = tuple((float(lo), float(hi)) for lo, hi in bounds)
+        self.p = _check_prob(p)
+
+    def __call__(self, data: dict) -> dict:
+        rng = _rng()
+        if rng.random() >= self.p:
+            return data
+        delta = np.array([rng.uniform(lo, hi) for lo, hi in self.shift])
+        data["coord"] = (data["coord"] + delta).astype(np.float32)
+        if "gt_boxes" in data:
+            data["gt_boxes"] = translate_boxes(data["gt_boxes"], delta)
         return data
 
 
@@ -306,7 +414,8 @@ class SphereCrop(_Transform):
 
     ``sample_rate`` (if given) replaces ``point_max`` by ceil(sample_rate * N). ``mode="random"``
     centres the crop on a random point, ``"center"`` on the bounding-box centre. Kept points stay
-    in their original order.
+    in their original order. Boxes whose centre is farther from the crop centre than the farthest
+    kept point are dropped.
     """
 
     def __init__(self, point_max: int = 80000, sample_rate: float | None = None, mode: str = "random"):
@@ -332,6 +441,9 @@ class SphereCrop(_Transform):
             center = (coord.min(0) + coord.max(0)) / 2
         dist = np.square(coord - center).sum(1)
         idx = np.sort(np.argpartition(dist, limit - 1)[:limit])
+        if "gt_boxes" in data:
+            box_dist = np.square(data["gt_boxes"][:, :3] - center).sum(1)
+            data = index_boxes(data, np.flatnonzero(box_dist <= dist[idx].max()))
         return index_points(data, idx)
 
 
@@ -369,6 +481,9 @@ class GridSample(_Transform):
       point. Each fragment carries ``index`` (M,) int64: its rows in the input of this transform,
       or, if the input already had a per-point ``index``, that index composed through (so a dataset
       that seeds ``index = arange(N_full)`` gets full-resolution rows).
+
+    ``coord`` is not moved, so boxes are kept as they are; ``gt_num_points`` is recomputed per
+    output (see ``index_points``).
     """
 
     def __init__(
