@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from pointcept import ops
-from pointcept.datasets.synthetic_lidar import SensorConfig, write_semantic_kitti
 from pointcept.engines.hooks.dos import DOSScheduleHook
 from pointcept.utils.config import load_config
+from tools.demo_data import SensorConfig, write_semantic_kitti
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKBONE_TINY = os.path.join(ROOT, "configs/_base_/models/ptv3-tiny.py")
