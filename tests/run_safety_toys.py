@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from engine_toys import ToySegDataset, ToySegmentor, toy_labels
 
 from pointcept.datasets.builder import DATASETS
-from pointcept.datasets.defaults import DefaultDataset
+from pointcept.datasets.base import DefaultDataset
 from pointcept.engines.hooks.base import HOOKS, HookBase
 from pointcept.models.builder import MODELS
 

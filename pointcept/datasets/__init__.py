@@ -2,7 +2,7 @@
 
 from .builder import DATASETS, TRANSFORMS, build_dataset
 from .collate import collate_fn, point_collate_fn
-from .defaults import DefaultDataset
+from .base import DefaultDataset
 from .dos_views import DOSViewGenerator
 from .nuscenes import NuScenesDataset
 from .scannet import ScanNet200Dataset, ScanNetDataset

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .builder import DATASETS
-from .defaults import DefaultDataset
+from .base import DefaultDataset
 from .formats.scene_npy import check_label_range, load_scene_npy
 from .label_maps import (
     SCANNET20_CLASS_NAMES,

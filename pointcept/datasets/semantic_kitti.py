@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .builder import DATASETS
-from .defaults import DefaultDataset
+from .base import DefaultDataset
 from .label_maps import (
     SEMANTIC_KITTI_CLASS_NAMES,
     SEMANTIC_KITTI_LEARNING_MAP_INV,
