@@ -1,4 +1,4 @@
-"""Bad input files give a ValueError naming the file and what is wrong (DESIGN.md section 4), for
+"""Bad input files give a ValueError naming the file and what is wrong, for
 every numeric column, implausible coordinates, nuScenes files in another column layout, ScanNet
 meshes missing a property, and directories where a file belongs. Files are written in each
 dataset's real on-disk format."""

@@ -1,4 +1,4 @@
-"""DESIGN.md section 10: does DOS pretraining help on real scans? A small, CPU-sized protocol.
+"""docs/method.md section 9: does DOS pretraining help on real scans? A small, CPU-sized protocol.
 
     python tools/quality_check.py --data-root DIR [--work-dir exp/quality_check] \
         [--pretrain-steps 300] [--probe-steps 150] [--arms dos,assignment,alpha0,random]

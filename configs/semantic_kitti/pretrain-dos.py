@@ -1,4 +1,4 @@
-# DOS pretraining of a PTv3 encoder on SemanticKITTI (DESIGN.md section 6).
+# DOS pretraining of a PTv3 encoder on SemanticKITTI (docs/method.md).
 # sh tools/train.sh -d semantic_kitti -c pretrain-dos -n dos-base -g 2
 # The encoder is then probed with semseg-dos-lin.py or fine-tuned with semseg-dos-ft.py
 # (weight=exp/semantic_kitti/dos-base/model/model_last.pth).

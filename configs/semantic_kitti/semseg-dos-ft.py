@@ -1,5 +1,5 @@
 # Full fine-tuning on SemanticKITTI: PTv3 with its decoder, the encoder (embedding + all encoder
-# stages) initialised from the DOS teacher, the decoder and head from scratch (DESIGN.md section 9).
+# stages) initialised from the DOS teacher, the decoder and head from scratch (docs/method.md section 8).
 # sh tools/train.sh -d semantic_kitti -c semseg-dos-ft -n dos-ft -w exp/semantic_kitti/dos-base/model/model_last.pth
 # Test: as in semseg-dos-lin.py.
 _base_ = ["./semseg-dos-lin.py"]

@@ -1,4 +1,4 @@
-# Linear probe of a DOS-pretrained PTv3 encoder on SemanticKITTI (DESIGN.md section 9):
+# Linear probe of a DOS-pretrained PTv3 encoder on SemanticKITTI (docs/method.md section 8):
 # the encoder is frozen in eval mode, all five stages are up-cast to the input points and
 # concatenated (32+64+128+256+512 = 992 channels), and one linear layer is trained.
 # sh tools/train.sh -d semantic_kitti -c semseg-dos-lin -n dos-lin -w exp/semantic_kitti/dos-base/model/model_last.pth

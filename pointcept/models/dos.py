@@ -6,7 +6,7 @@ prototypes. For every prototype the student softmap is a softmax over the observ
 cloud; the teacher target is Zipf-Sinkhorn of the teacher logits over exactly the same cells. The
 loss is ``(1/K) sum_k KL(target_k || student_k)`` per cloud, with a same-view term (cells matched by
 key) and a cross-view term (cells matched by nearest neighbour on pre-augmentation coordinates).
-See DESIGN.md section 6 for the specification and the ``target`` / ``alpha`` / ``observable_only``
+See docs/method.md for the specification and the ``target`` / ``alpha`` / ``observable_only``
 switches that turn it into its baselines.
 """
 
@@ -25,7 +25,7 @@ from pointcept.ops import zipf_prior
 
 @MODELS.register_module()
 class DOS(nn.Module):
-    """DOS self-distillation with an EMA teacher (DESIGN.md section 6).
+    """DOS self-distillation with an EMA teacher (docs/method.md).
 
     The backbone must return a pooled ``Point`` whose ``pooling_parent`` / ``pooling_inverse`` chain
     leads back to its input rows (PTv3 with ``enc_mode=True`` does); cells are read at
@@ -164,7 +164,7 @@ class DOS(nn.Module):
             mask_size (float): block-masking cube side (``origin_coord`` units), > 0.
             mask_ratio (float): fraction of each cloud's cubes masked, in [0, 1).
             ``DOSScheduleHook`` schedules all three and passes them at every step; the defaults
-            are the final values of the outdoor recipe (DESIGN.md section 6).
+            are the final values of the outdoor recipe (docs/method.md).
 
         Returns:
             dict with 0-d tensors ``loss``, ``loss_same``, ``loss_cross`` (loss = loss_same +
