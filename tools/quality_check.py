@@ -104,42 +104,45 @@ def snapshot(cfg) -> None:
         f.write(cfg.pretty_text())
 
 
-def pretrain(arm: str, args, scans_root: str) -> tuple[str, dict]:
+def train_run(config: str, save_path: str, seed: int, steps: int, options: dict):
+    """Train ``config`` for ``steps`` steps into ``save_path`` (config snapshot included); the trainer."""
     from pointcept.engines import Trainer
     from pointcept.utils.config import load_config
 
+    run = {
+        "save_path": save_path,
+        "seed": seed,
+        "max_steps": steps,
+        "save_interval": steps,
+        "log_interval": 25,
+    }
+    cfg = load_config(config, {**run, **options})
+    snapshot(cfg)
+    trainer = Trainer(cfg)
+    trainer.train()
+    return trainer
+
+
+def pretrain(arm: str, args, scans_root: str) -> tuple[str, dict]:
     save_path = os.path.join(args.work_dir, arm, "pretrain")
     options = {
-        "save_path": save_path,
-        "seed": args.seed,
-        "max_steps": args.pretrain_steps,
-        "save_interval": args.pretrain_steps,
-        "log_interval": 25,
         "data.train.data_root": scans_root,
         "model.target": ARMS[arm]["target"],
         "model.alpha": ARMS[arm]["alpha"],
     }
-    cfg = load_config("configs/semantic_kitti/pretrain-dos-tiny.py", options)
-    snapshot(cfg)
-    trainer = Trainer(cfg)
-    trainer.train()
+    trainer = train_run(
+        "configs/semantic_kitti/pretrain-dos-tiny.py", save_path, args.seed, args.pretrain_steps, options
+    )
     final = {k: float(v) for k, v in trainer.output.items() if hasattr(v, "dim") and v.dim() == 0}
     return os.path.join(save_path, "model", "model_last.pth"), final
 
 
 def probe(arm: str, args, weight: str | None) -> dict:
-    from pointcept.engines import Trainer
     from pointcept.engines.tester import SemSegTester
-    from pointcept.utils.config import load_config
 
     labelled = os.path.join(args.data_root, "semantic_kitti")
     save_path = os.path.join(args.work_dir, arm, "probe")
     options = {
-        "save_path": save_path,
-        "seed": args.seed,
-        "max_steps": args.probe_steps,
-        "save_interval": args.probe_steps,
-        "log_interval": 25,
         "evaluate": False,
         "data.val": None,
         "data.train.data_root": labelled,
@@ -148,11 +151,10 @@ def probe(arm: str, args, weight: str | None) -> dict:
         "data.test.split": HELD_OUT[0],
         "weight": weight,
     }
-    cfg = load_config("configs/semantic_kitti/semseg-dos-lin-tiny.py", options)
-    snapshot(cfg)
-    trainer = Trainer(cfg)
-    trainer.train()
-    tester = SemSegTester(cfg, model=trainer.model_without_ddp, save_predictions=False)
+    trainer = train_run(
+        "configs/semantic_kitti/semseg-dos-lin-tiny.py", save_path, args.seed, args.probe_steps, options
+    )
+    tester = SemSegTester(trainer.cfg, model=trainer.model_without_ddp, save_predictions=False)
     return tester.test()
 
 

@@ -7,8 +7,32 @@ from torch import nn
 from .builder import LOSSES
 
 
+class _IgnoringLoss(nn.Module):
+    """A per-point classification loss over the points whose label is not ``ignore_index``.
+
+    ``forward`` returns ``loss_weight * self.compute(logits, target, valid)``, or 0 (still attached
+    to the graph, so DDP sees every parameter used) when no point is valid.
+    """
+
+    def __init__(self, ignore_index: int = -1, loss_weight: float = 1.0):
+        super().__init__()
+        self.ignore_index = ignore_index
+        self.loss_weight = loss_weight
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """logits (Tensor[N, C] float), target (Tensor[N] int64) -> scalar."""
+        valid = target != self.ignore_index
+        if not bool(valid.any()):
+            return logits.sum() * 0.0
+        return self.compute(logits, target, valid) * self.loss_weight
+
+    def compute(self, logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """The unweighted loss; ``valid`` (Tensor[N] bool) marks the points that count."""
+        raise NotImplementedError
+
+
 @LOSSES.register_module()
-class CrossEntropyLoss(nn.Module):
+class CrossEntropyLoss(_IgnoringLoss):
     """Mean cross-entropy over non-ignored points, times ``loss_weight``.
 
     Args:
@@ -18,20 +42,13 @@ class CrossEntropyLoss(nn.Module):
     """
 
     def __init__(self, weight=None, ignore_index: int = -1, loss_weight: float = 1.0):
-        super().__init__()
+        super().__init__(ignore_index, loss_weight)
         weight = None if weight is None else torch.as_tensor(weight, dtype=torch.float32)
         self.register_buffer("weight", weight, persistent=False)
-        self.ignore_index = ignore_index
-        self.loss_weight = loss_weight
 
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """logits (Tensor[N, C] float), target (Tensor[N] int64) -> scalar; 0 (with a graph) if all ignored."""
-        valid = target != self.ignore_index
-        if not bool(valid.any()):
-            return logits.sum() * 0.0
+    def compute(self, logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         weight = None if self.weight is None else self.weight.to(logits.dtype)
-        loss = F.cross_entropy(logits, target, weight=weight, ignore_index=self.ignore_index)
-        return loss * self.loss_weight
+        return F.cross_entropy(logits, target, weight=weight, ignore_index=self.ignore_index)
 
 
 def lovasz_grad(gt_sorted: torch.Tensor) -> torch.Tensor:
@@ -72,7 +89,7 @@ def lovasz_softmax(probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 @LOSSES.register_module()
-class LovaszLoss(nn.Module):
+class LovaszLoss(_IgnoringLoss):
     """Lovasz-softmax loss (Berman et al., CVPR 2018) over non-ignored points, classes present only.
 
     Args:
@@ -80,15 +97,5 @@ class LovaszLoss(nn.Module):
         loss_weight (float): multiplier of the loss.
     """
 
-    def __init__(self, ignore_index: int = -1, loss_weight: float = 1.0):
-        super().__init__()
-        self.ignore_index = ignore_index
-        self.loss_weight = loss_weight
-
-    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """logits (Tensor[N, C] float), target (Tensor[N] int64) -> scalar; 0 (with a graph) if all ignored."""
-        valid = target != self.ignore_index
-        if not bool(valid.any()):
-            return logits.sum() * 0.0
-        probs = F.softmax(logits[valid].float(), dim=1)
-        return lovasz_softmax(probs, target[valid]) * self.loss_weight
+    def compute(self, logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        return lovasz_softmax(F.softmax(logits[valid].float(), dim=1), target[valid])

@@ -394,6 +394,24 @@ class PointTransformerV3(nn.Module):
         self.embedding = Embedding(in_channels, enc_channels[0], stem, norm, bn_eps)
         self.mask_token = nn.Parameter(torch.zeros(1, enc_channels[0])) if mask_token else None
 
+        def blocks(channels: int, num_head: int, patch_size: int, level: int, rates: list) -> nn.ModuleList:
+            """The blocks of one stage at ``level``, one per drop-path rate."""
+            return nn.ModuleList(
+                Block(
+                    channels,
+                    num_head,
+                    patch_size,
+                    i,
+                    f"level{level}",
+                    mlp_ratio,
+                    qkv_bias,
+                    rate,
+                    mlp_checkpoint,
+                    patch_rule,
+                )
+                for i, rate in enumerate(rates)
+            )
+
         enc_rates = torch.linspace(0, drop_path, sum(enc_depths)).tolist()
         self.enc = nn.ModuleList()
         for s in range(num_stages):
@@ -414,21 +432,7 @@ class PointTransformerV3(nn.Module):
                 else None
             )
             rates = enc_rates[sum(enc_depths[:s]) : sum(enc_depths[: s + 1])]
-            stage.blocks = nn.ModuleList(
-                Block(
-                    enc_channels[s],
-                    enc_num_head[s],
-                    enc_patch_size[s],
-                    i,
-                    f"level{s}",
-                    mlp_ratio,
-                    qkv_bias,
-                    rates[i],
-                    mlp_checkpoint,
-                    patch_rule,
-                )
-                for i in range(enc_depths[s])
-            )
+            stage.blocks = blocks(enc_channels[s], enc_num_head[s], enc_patch_size[s], s, rates)
             self.enc.append(stage)
 
         self.dec = None
@@ -446,21 +450,7 @@ class PointTransformerV3(nn.Module):
                 stage = nn.Module()
                 stage.up = GridUnpooling(in_ch, enc_channels[s], dec_channels[s], norm, bn_eps, unpool_cpe)
                 rates = dec_rates[sum(dec_depths[:s]) : sum(dec_depths[: s + 1])][::-1]
-                stage.blocks = nn.ModuleList(
-                    Block(
-                        dec_channels[s],
-                        dec_num_head[s],
-                        dec_patch_size[s],
-                        i,
-                        f"level{s}",
-                        mlp_ratio,
-                        qkv_bias,
-                        rates[i],
-                        mlp_checkpoint,
-                        patch_rule,
-                    )
-                    for i in range(dec_depths[s])
-                )
+                stage.blocks = blocks(dec_channels[s], dec_num_head[s], dec_patch_size[s], s, rates)
                 self.dec.append(stage)
         self.apply(_init_weights)
         if self.mask_token is not None:

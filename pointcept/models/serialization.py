@@ -65,6 +65,22 @@ def morton_decode(code: torch.Tensor) -> torch.Tensor:
     return torch.stack([_compact3(code >> 2), _compact3(code >> 1), _compact3(code)], dim=1)
 
 
+def _invert_or_exchange(x: list[torch.Tensor], i: int, q: int) -> None:
+    """One step of Skilling's transform on the axes ``x`` (in place), for bit ``q`` of axis ``i``.
+
+    Where bit ``q`` of ``x[i]`` is set, the bits below ``q`` of ``x[0]`` are inverted; elsewhere the
+    bits below ``q`` of ``x[0]`` and ``x[i]`` are exchanged. The step is its own inverse, so encoding
+    and decoding run it in opposite orders.
+    """
+    p = q - 1
+    on = (x[i] & q) != 0
+    t = (x[0] ^ x[i]) & p
+    new0 = torch.where(on, x[0] ^ p, x[0] ^ t)
+    if i > 0:
+        x[i] = torch.where(on, x[i], x[i] ^ t)
+    x[0] = new0
+
+
 def hilbert_encode(grid_coord: torch.Tensor, depth: int) -> torch.Tensor:
     """grid_coord (Tensor[N, 3] int64, < 2**depth) -> Hilbert index (Tensor[N] int64).
 
@@ -75,15 +91,8 @@ def hilbert_encode(grid_coord: torch.Tensor, depth: int) -> torch.Tensor:
     x = [c.clone() for c in grid_coord.long().unbind(1)]
     q = 1 << (depth - 1)
     while q > 1:
-        p = q - 1
         for i in range(3):
-            on = (x[i] & q) != 0
-            t = (x[0] ^ x[i]) & p
-            # Bit q set: invert the low bits of x[0]; otherwise exchange the low bits of x[0] and x[i].
-            new0 = torch.where(on, x[0] ^ p, x[0] ^ t)
-            if i > 0:
-                x[i] = torch.where(on, x[i], x[i] ^ t)
-            x[0] = new0
+            _invert_or_exchange(x, i, q)
         q >>= 1
     x[1] = x[1] ^ x[0]
     x[2] = x[2] ^ x[1]
@@ -106,14 +115,8 @@ def hilbert_decode(code: torch.Tensor, depth: int) -> torch.Tensor:
     x[0] = x[0] ^ t
     q = 2
     while q != (1 << depth):
-        p = q - 1
         for i in (2, 1, 0):
-            on = (x[i] & q) != 0
-            t = (x[0] ^ x[i]) & p
-            new0 = torch.where(on, x[0] ^ p, x[0] ^ t)
-            if i > 0:
-                x[i] = torch.where(on, x[i], x[i] ^ t)
-            x[0] = new0
+            _invert_or_exchange(x, i, q)
         q <<= 1
     return torch.stack(x, dim=1)
 
