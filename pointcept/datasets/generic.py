@@ -25,7 +25,7 @@ import numpy as np
 
 from .builder import DATASETS
 from .defaults import DefaultDataset
-from .formats.generic import find_point_files, read_point_file, scale_color
+from .formats.generic import PointFileError, find_point_files, read_point_file, scale_color
 from .formats.scene_npy import check_label_range, load_scene_npy
 from .label_maps import check_prediction
 
@@ -150,6 +150,8 @@ class PointFileDataset(DefaultDataset):
         columns: column spec for headerless files (``formats.generic.parse_columns``).
         strength_scale: factor applied to ``strength`` (e.g. 1/255 for 0..255 intensities fed to a
             model trained on SemanticKITTI's 0..1 remission).
+        require: attributes every file must have (the model's feature keys, e.g. ``("strength",)``);
+            a file without one raises ``PointFileError`` naming it.
         **kwargs: ``DefaultDataset`` options.
 
     Sample: ``read_point_file``'s dict (``coord``, ``origin`` and whatever attributes the file
@@ -157,9 +159,18 @@ class PointFileDataset(DefaultDataset):
     extension (the file's stem for a single file).
     """
 
-    def __init__(self, data_root: str, columns: str | None = None, strength_scale: float = 1.0, **kwargs):
+    def __init__(
+        self,
+        data_root: str,
+        columns: str | None = None,
+        strength_scale: float = 1.0,
+        require: Sequence[str] = (),
+        **kwargs,
+    ):
         self.columns = columns
         self.strength_scale = float(strength_scale)
+        self.require = tuple(require)
+        self._origins: dict[int, np.ndarray] = {}
         super().__init__(data_root=data_root, split="files", **kwargs)
 
     def get_data_list(self) -> list[str]:
@@ -176,9 +187,25 @@ class PointFileDataset(DefaultDataset):
         return stem.replace(os.sep, "/")
 
     def get_data(self, idx: int) -> dict:
-        data = read_point_file(self.data_list[idx % len(self.data_list)], self.columns)
+        path = self.data_list[idx % len(self.data_list)]
+        data = read_point_file(path, self.columns)
+        missing = [k for k in self.require if k not in data]
+        if missing:
+            have = ", ".join(k for k in ("coord", "strength", "color", "normal") if k in data)
+            raise PointFileError(
+                f"{path}: no {' or '.join(missing)} in this file (it has {have}), but the model's input "
+                f"features need it; give headerless files their layout with --columns (e.g. "
+                f"x,y,z,strength)"
+            )
         if "strength" in data and self.strength_scale != 1.0:
             data["strength"] = data["strength"] * np.float32(self.strength_scale)
         data["segment"] = np.full(len(data["coord"]), self.ignore_index, dtype=np.int64)
         data["name"] = self.get_data_name(idx)
+        self._origins[idx % len(self.data_list)] = data["origin"]
         return data
+
+    def prepare_test_data(self, idx: int) -> dict:
+        """``DefaultDataset.prepare_test_data`` plus ``origin`` (3,) float64, the shift taken off the coordinates."""
+        result = super().prepare_test_data(idx)
+        result["origin"] = self._origins.pop(idx % len(self.data_list))
+        return result
