@@ -409,6 +409,7 @@ class Writer:
 def main(argv=None) -> None:
     args = parse_args(argv)
     from pointcept.datasets import SemanticKITTIDataset
+    from pointcept.datasets.formats.generic import find_point_files
     from pointcept.engines.tester import SemSegTester
     from pointcept.utils.config import load_config
     from pointcept.utils.errors import MissingFileError
@@ -416,17 +417,20 @@ def main(argv=None) -> None:
 
     if not os.path.exists(args.input):
         raise MissingFileError(f"input not found: {args.input}")
+    find_point_files(args.input)  # unsupported or no files: an error before the model loads
     config = args.config or os.path.join(
         os.path.dirname(os.path.dirname(os.path.abspath(args.checkpoint))), "config.py"
     )
     if not os.path.isfile(config):
         raise MissingFileError(f"config not found: {config} (pass --config)")
-    cfg, source = build_inference_config(load_config(config), args)
-    model = None
-    if args.features:
-        model = build_encoder(cfg, _parse_key_map(args.key_map))
-    elif cfg.model.get("type") != "DefaultSegmentor":
-        raise UserError(f"{config}: model type {cfg.model.get('type')!r} predicts no labels; pass --features")
+    cfg = load_config(config)
+    if not args.features and cfg.model.get("type") != "DefaultSegmentor":
+        raise UserError(
+            f"{config}: model type {cfg.model.get('type')!r} is an encoder that predicts no labels; "
+            "pass --features for its per-point features"
+        )
+    cfg, source = build_inference_config(cfg, args)
+    model = build_encoder(cfg, _parse_key_map(args.key_map)) if args.features else None
     os.makedirs(args.output, exist_ok=True)
     tester = SemSegTester(cfg, fragment_batch_size=args.batch_size, save_predictions=False, model=model)
     if model is not None:
@@ -460,22 +464,21 @@ def main(argv=None) -> None:
     loader = torch.utils.data.DataLoader(
         loaded, batch_size=1, num_workers=args.num_workers, collate_fn=_first
     )
-    bar = tqdm(total=len(dataset), unit="file", disable=args.no_progress, dynamic_ncols=True)
-    for group in scan_groups(loader, args.batch_size, on_error):
-        merged = merge_scans([data for _, data in group])
-        out = predict_features(tester, merged) if args.features else tester.predict_scan(merged)
-        out = out.cpu().numpy()
-        start = 0
-        for i, data in group:
-            n = len(data["coord"])
-            part, start = out[start : start + n], start + n
-            origin = data["origin"]
-            if args.features:
-                writer.features(data["name"], dataset.data_list[i], data["coord"], origin, part)
-            else:
-                writer.labels(data["name"], dataset.data_list[i], data["coord"], origin, part)
-            bar.update(1)
-    bar.close()
+    with tqdm(total=len(dataset), unit="file", disable=args.no_progress, dynamic_ncols=True) as bar:
+        for group in scan_groups(loader, args.batch_size, on_error):
+            merged = merge_scans([data for _, data in group])
+            out = predict_features(tester, merged) if args.features else tester.predict_scan(merged)
+            out = out.cpu().numpy()
+            start = 0
+            for i, data in group:
+                n = len(data["coord"])
+                part, start = out[start : start + n], start + n
+                origin = data["origin"]
+                if args.features:
+                    writer.features(data["name"], dataset.data_list[i], data["coord"], origin, part)
+                else:
+                    writer.labels(data["name"], dataset.data_list[i], data["coord"], origin, part)
+                bar.update(1)
     with open(os.path.join(args.output, "inference.json"), "w") as f:
         json.dump(
             dict(config=config, checkpoint=args.checkpoint, files=writer.summary, skipped=skipped),

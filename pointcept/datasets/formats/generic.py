@@ -305,6 +305,12 @@ def find_point_files(root: str) -> list[str]:
     """``root`` itself if it is a file, else every supported file under the folder ``root`` (recursive, sorted)."""
     root = str(root)
     if os.path.isfile(root):
+        ext = file_extension(root)
+        if ext not in SUPPORTED_EXTENSIONS:
+            raise PointFileError(
+                f"{root}: unsupported point cloud format '{ext or '(no extension)'}'; supported: "
+                + ", ".join(SUPPORTED_EXTENSIONS)
+            )
         return [root]
     if not os.path.isdir(root):
         raise PointFileError(f"{root}: no such file or folder")
