@@ -458,7 +458,8 @@ def main(argv=None) -> None:
         if not args.skip_errors:
             raise error
         skipped.append(dict(input=path, error=str(error)))
-        tqdm.write(f"skipped {path}: {error}", file=sys.stderr)
+        tqdm.write(f"skipped: {error}", file=sys.stderr)
+        bar.update(1)
 
     loaded = _Loaded(dataset, int(cfg.get("seed") or 0))
     loader = torch.utils.data.DataLoader(
