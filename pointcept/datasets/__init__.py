@@ -4,6 +4,7 @@ from .builder import DATASETS, TRANSFORMS, build_dataset
 from .collate import collate_fn, point_collate_fn
 from .base import DefaultDataset
 from .dos_views import DOSViewGenerator
+from .generic import GenericNpyDataset, PointFileDataset
 from .nuscenes import NuScenesDataset
 from .scannet import ScanNet200Dataset, ScanNetDataset
 from .semantic_kitti import SemanticKITTIDataset
@@ -28,6 +29,8 @@ __all__ = [
     "DOSViewGenerator",
     "NuScenesDataset",
     "WaymoDataset",
+    "GenericNpyDataset",
+    "PointFileDataset",
     "ScanNetDataset",
     "ScanNet200Dataset",
 ]
