@@ -152,7 +152,7 @@ def _ply_vertex(path):
 
 
 def test_every_format_gets_one_label_per_point(seg_run):
-    from pointcept.datasets.semantic_kitti import SEMANTIC_KITTI_LEARNING_MAP_INV
+    from pointcept.datasets.label_maps import SEMANTIC_KITTI_LEARNING_MAP_INV
 
     out, summary = seg_run["out"], seg_run["summary"]
     by_name = {f["name"]: f for f in summary["files"]}
