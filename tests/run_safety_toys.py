@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from engine_toys import ToySegDataset, ToySegmentor, toy_labels
 
-from pointcept.datasets.builder import DATASETS
 from pointcept.datasets.base import DefaultDataset
+from pointcept.datasets.builder import DATASETS
 from pointcept.engines.hooks.base import HOOKS, HookBase
 from pointcept.models.builder import MODELS
 

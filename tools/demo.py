@@ -70,6 +70,7 @@ def main() -> None:
             "pretrain-dos-tiny",
             "-n",
             pre,
+            "-o",  # the demo's runs are its own: a second demo replaces them
             "--",
             "--options",
         ]
@@ -89,8 +90,8 @@ def main() -> None:
         lin_dir = f"exp/semantic_kitti/{name}"
         times[f"probe ({arm})"] = run(
             f"linear probe of the {arm} encoder",
-            ["sh", "tools/train.sh", "-d", "semantic_kitti", "-c", "semseg-dos-lin-tiny", "-n", name, *weight,
-             "--", "--options", *probe_opts],
+            ["sh", "tools/train.sh", "-d", "semantic_kitti", "-c", "semseg-dos-lin-tiny", "-n", name, "-o",
+             *weight, "--", "--options", *probe_opts],
         )  # fmt: skip
         times[f"test ({arm})"] = run(
             f"evaluation of the {arm} probe (tools/test.py)",

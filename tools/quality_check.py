@@ -25,6 +25,7 @@ import json
 import os
 import time
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HELD_OUT = ("08", "000000")
 ARMS = {
     "dos": dict(target="softmap", alpha=1.3),
@@ -64,6 +65,7 @@ def parse_args(argv=None):
     p.add_argument("--pretrain-steps", type=int, default=300)
     p.add_argument("--probe-steps", type=int, default=150)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--debug", action="store_true", help="show the Python traceback of errors")
     args = p.parse_args(argv)
     if not args.data_root:
         p.error("no real data given: pass --data-root DIR or set DOS_REAL_DATA")
@@ -131,7 +133,11 @@ def pretrain(arm: str, args, scans_root: str) -> tuple[str, dict]:
         "model.alpha": ARMS[arm]["alpha"],
     }
     trainer = train_run(
-        "configs/semantic_kitti/pretrain-dos-tiny.py", save_path, args.seed, args.pretrain_steps, options
+        os.path.join(ROOT, "configs/semantic_kitti/pretrain-dos-tiny.py"),
+        save_path,
+        args.seed,
+        args.pretrain_steps,
+        options,
     )
     final = {k: float(v) for k, v in trainer.output.items() if hasattr(v, "dim") and v.dim() == 0}
     return os.path.join(save_path, "model", "model_last.pth"), final
@@ -152,7 +158,11 @@ def probe(arm: str, args, weight: str | None) -> dict:
         "weight": weight,
     }
     trainer = train_run(
-        "configs/semantic_kitti/semseg-dos-lin-tiny.py", save_path, args.seed, args.probe_steps, options
+        os.path.join(ROOT, "configs/semantic_kitti/semseg-dos-lin-tiny.py"),
+        save_path,
+        args.seed,
+        args.probe_steps,
+        options,
     )
     tester = SemSegTester(trainer.cfg, model=trainer.model_without_ddp, save_predictions=False)
     return tester.test()
@@ -198,4 +208,6 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from pointcept.utils.errors import run_cli
+
+    run_cli(main)

@@ -34,6 +34,7 @@ def parse_args(argv=None):
     p.add_argument("--extent", type=float, default=40.0, help="half size of the view in metres")
     p.add_argument("--resolution", type=float, default=0.1, help="metres per pixel")
     p.add_argument("--seed", type=int, default=0, help="seeds the grid sampling and the mask")
+    p.add_argument("--debug", action="store_true", help="show the Python traceback of errors")
     return p.parse_args(argv)
 
 
@@ -179,4 +180,6 @@ def save_usage_plot(path: str, scan_usage, running_usage, prior, alpha: float) -
 
 
 if __name__ == "__main__":
-    main()
+    from pointcept.utils.errors import run_cli
+
+    run_cli(main)

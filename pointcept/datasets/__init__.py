@@ -1,8 +1,8 @@
 """Datasets, transforms and collate functions. Never imports ``pointcept.models``."""
 
+from .base import DefaultDataset
 from .builder import DATASETS, TRANSFORMS, build_dataset
 from .collate import collate_fn, point_collate_fn
-from .base import DefaultDataset
 from .dos_views import DOSViewGenerator
 from .generic import GenericNpyDataset, PointFileDataset
 from .nuscenes import NuScenesDataset

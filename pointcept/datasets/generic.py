@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .builder import DATASETS
 from .base import DefaultDataset
+from .builder import DATASETS
 from .formats.generic import PointFileError, find_point_files, read_point_file, scale_color
 from .formats.scene_npy import check_label_range, load_scene_npy
 from .label_maps import check_prediction

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .builder import DATASETS
 from .base import DefaultDataset
+from .builder import DATASETS
 from .formats.nuscenes_lidar import aggregate_sweeps, count_pcd_bin_points, read_lidarseg, read_pcd_bin
 from .label_maps import NUSCENES_CLASS_NAMES, NUSCENES_LUT, apply_lut, check_prediction
 from .preprocessing.nuscenes_info import info_path

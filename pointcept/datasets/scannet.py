@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .builder import DATASETS
 from .base import DefaultDataset
+from .builder import DATASETS
 from .formats.scene_npy import check_label_range, load_scene_npy
 from .label_maps import (
     SCANNET20_CLASS_NAMES,

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .builder import DATASETS
 from .base import DefaultDataset
+from .builder import DATASETS
 from .label_maps import (
     SEMANTIC_KITTI_CLASS_NAMES,
     SEMANTIC_KITTI_LEARNING_MAP_INV,
