@@ -29,7 +29,7 @@ class CrossEntropyLoss(nn.Module):
         valid = target != self.ignore_index
         if not bool(valid.any()):
             return logits.sum() * 0.0
-        weight = None if self.weight is None else self.weight.to(logits.dtype)
+        weight = None if self.weight is None else self.weight.to(device=logits.device, dtype=logits.dtype)
         loss = F.cross_entropy(logits, target, weight=weight, ignore_index=self.ignore_index)
         return loss * self.loss_weight
 
