@@ -40,7 +40,7 @@ die_usage() {
     echo "check_cuda_build.sh: $1 (see --help)" >&2
     exit 1
 }
-need_value() { [ $# -ge 2 ] && [ -n "$2" ] || die_usage "$1 needs a value"; }
+need_value() { [ $# -ge 2 ] && [ -n "$2" ] && [ "${2#-}" = "$2" ] || die_usage "$1 needs a value"; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
