@@ -3,7 +3,7 @@
 # in a throwaway venv, with the local nvcc; no GPU needed. Not part of CI (the venv takes ~5.5 GB).
 #
 #   bash tools/check_cuda_build.sh [--venv DIR] [--torch VERSION] [--python EXE] [--build-dir DIR]
-#                                  [--cuda-home DIR] [--jobs N] [--reuse-venv] [--remove-venv] [--help]
+#                                  [--cuda-home DIR] [--jobs N] [--reuse-venv] [--clean] [--remove-venv] [--help]
 #
 #   --venv DIR        throwaway venv (default /tmp/dos_ops_cuda_venv); an existing one is replaced only if
 #                     this script made it, or reused as is with --reuse-venv
@@ -13,6 +13,7 @@
 #   --cuda-home DIR   CUDA toolkit with bin/nvcc (default $CUDA_HOME, else /usr/local/cuda, else from nvcc)
 #   --jobs N          parallel compile jobs (MAX_JOBS, default 2)
 #   --reuse-venv      keep an existing venv and its torch (skips the install phase when torch is there)
+#   --clean           delete earlier build products first (default: ninja rebuilds only what changed)
 #   --remove-venv     delete the venv at the end
 #
 # Exit codes (one "verdict:" line says which):
@@ -33,9 +34,10 @@ CUDA_HOME_ARG="${CUDA_HOME:-}"
 JOBS=2
 REUSE=0
 REMOVE=0
+CLEAN=0
 MARKER=.dos_ops_cuda_check
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
 die_usage() {
     echo "check_cuda_build.sh: $1 (see --help)" >&2
     exit 1
@@ -61,6 +63,7 @@ while [ $# -gt 0 ]; do
         ;;
     --reuse-venv) REUSE=1; shift ;;
     --remove-venv) REMOVE=1; shift ;;
+    --clean) CLEAN=1; shift ;;
     *) die_usage "unknown argument '$1'" ;;
     esac
 done
@@ -157,7 +160,7 @@ phase_done requirements
 
 # --- build --------------------------------------------------------------------------------------
 # `setup.py build` with the base outside the tree: build_ext objects in temp.*, the package in lib.*.
-rm -rf "$BUILD_DIR/base"
+[ "$CLEAN" = 1 ] && rm -rf "$BUILD_DIR/base"
 echo "[check] building libs/dos_ops into $BUILD_DIR/base (MAX_JOBS=$JOBS, log $LOG)"
 (
     cd "$REPO/libs/dos_ops" &&

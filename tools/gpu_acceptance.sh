@@ -146,7 +146,7 @@ if [ "$CUDA" = 0 ] && [ "$FAST" = 1 ]; then
     record pretrain skipped 0 "$NO_CUDA_REASON; --fast skips the CPU pretraining step"
 else
     if [ "$CUDA" = 1 ]; then
-        CONFIG=configs/semantic_kitti/pretrain-dos.py SIZE=60000 SENSOR="SensorConfig()"
+        CONFIG=configs/semantic_kitti/pretrain-dos.py SIZE=0 SENSOR="SensorConfig()" # whole scan
     else # the full recipe takes minutes per step on a CPU; the tiny one runs the same code path
         CONFIG=configs/semantic_kitti/pretrain-dos-tiny.py SIZE=8000 SENSOR="SensorConfig(beams=32, azimuth_steps=512)"
     fi
