@@ -157,7 +157,7 @@ write_semantic_kitti('$WORK/kitti', {'00': 1}, $SENSOR, seed=1, with_labels=Fals
     if (cd "$REPO" && timeout 300 "$PY" tools/bench_pretrain.py --case --device "$DEV" --amp --backends fused \
         --config "$CONFIG" --sizes "$SIZE" --repeats 1 \
         --scan "$WORK/kitti/dataset/sequences/00/velodyne/000000.bin") >>"$WORK/pretrain.log" 2>&1; then
-        record pretrain ran "$(seconds_since "$T")" "$CONFIG on $DEV, bf16 autocast" "$WORK/pretrain.log"
+        record pretrain ran "$(seconds_since "$T")" "$CONFIG on $DEV with the config's amp_dtype (bf16 in the full recipe)" "$WORK/pretrain.log"
     else
         record pretrain failed "$(seconds_since "$T")" "tools/bench_pretrain.py --case failed" "$WORK/pretrain.log"
     fi
