@@ -83,11 +83,15 @@ def augmented(view, angle, shift):
     return out
 
 
-def make_batch(seeds=(0, 1), num_points=(600, 500)):
+def make_batch(seeds=(0, 1), num_points=(600, 500), device="cpu"):
+    """Two views of the given scenes, built on the CPU (same values on every device), moved to ``device``."""
     scenes = [make_view(n, s) for n, s in zip(num_points, seeds)]
     view1 = collate_views(scenes)
     view2 = collate_views([augmented(v, 0.3 + i, (0.5, -0.2, 0.1)) for i, v in enumerate(scenes)])
-    return dict(view1=view1, view2=view2)
+    return {
+        name: {k: v.to(device) for k, v in view.items()}
+        for name, view in dict(view1=view1, view2=view2).items()
+    }
 
 
 # Block masking used by the tests below (DOSScheduleHook passes these in training).
@@ -131,11 +135,12 @@ def recorder(monkeypatch):
     return calls
 
 
-def test_forward_backward_and_logged_values():
-    model = make_model()
+def test_forward_backward_and_logged_values(device):
+    model = make_model().to(device)
     model.train()
     assert not model.teacher.training and model.student.training
-    out = model(make_batch(), tau_t=0.05, **MASK)
+    out = model(make_batch(device=device), tau_t=0.05, **MASK)
+    assert out["loss"].device == device
     assert torch.isfinite(out["loss"]) and out["loss"].requires_grad
     torch.testing.assert_close(out["loss"].detach(), out["loss_same"] + out["loss_cross"])
     for key in (
@@ -159,23 +164,27 @@ def test_forward_backward_and_logged_values():
     assert model.prototype_usage.sum() > 0
 
 
-def test_softmaps_normalised_over_observable_cells(recorder):
-    model = make_model()
-    batch = make_batch()
+def test_softmaps_normalised_over_observable_cells(recorder, device):
+    model = make_model().to(device)
+    batch = make_batch(device=device)
     model(batch, tau_t=0.05, **MASK)
     assert len(recorder["softmap"]) == 4  # same- and cross-view terms of both views
     same_view1 = recorder["softmap"][0]
     num_clouds = 2
     for call in recorder["softmap"]:
         prob = segment_log_softmax(call["student"], call["batch"], num_clouds).exp()
-        sums = torch.zeros(num_clouds, prob.shape[1]).index_add(0, call["batch"], prob.detach())
+        sums = torch.zeros(num_clouds, prob.shape[1], device=device).index_add(
+            0, call["batch"], prob.detach()
+        )
         torch.testing.assert_close(sums, torch.ones_like(sums))
         target_sums = torch.zeros_like(sums).index_add(0, call["batch"], call["target"])
         torch.testing.assert_close(target_sums, torch.ones_like(sums))
     # The same-view softmax of view 1 runs over exactly the level-1 cells of the kept points.
     keep = recorder["mask"][0]
     view = batch["view1"]
-    cloud = torch.repeat_interleave(torch.arange(2), torch.diff(view["offset"], prepend=torch.tensor([0])))
+    cloud = torch.repeat_interleave(
+        torch.arange(2, device=device), torch.diff(view["offset"], prepend=view["offset"].new_zeros(1))
+    )
     cells = torch.cat([cloud[keep, None], view["grid_coord"][keep] // 2], 1)
     assert len(same_view1["batch"]) == len(torch.unique(cells, dim=0))
 
@@ -235,8 +244,8 @@ def _uniform_sinkhorn(scores, n_iter=3):
     return (q / q.sum(0, keepdim=True)).float()
 
 
-def test_alpha_zero_is_uniform_sinkhorn(recorder, monkeypatch):
-    model = make_model(alpha=0.0)
+def test_alpha_zero_is_uniform_sinkhorn(recorder, monkeypatch, device):
+    model = make_model(alpha=0.0).to(device)
     teacher_logits = []
     real = loss_module.zipf_sinkhorn
 
@@ -245,7 +254,8 @@ def test_alpha_zero_is_uniform_sinkhorn(recorder, monkeypatch):
         return real(logits, offset, **kwargs)
 
     monkeypatch.setattr(loss_module, "zipf_sinkhorn", spy)
-    model(make_batch(), tau_t=0.05, **MASK)
+    model(make_batch(device=device), tau_t=0.05, **MASK)
+    assert len(teacher_logits) == len(recorder["softmap"]) > 0
     for (logits, offset), call in zip(teacher_logits, recorder["softmap"]):
         start = 0
         for end in offset.tolist():
@@ -253,7 +263,7 @@ def test_alpha_zero_is_uniform_sinkhorn(recorder, monkeypatch):
             torch.testing.assert_close(call["target"][start:end], expected, rtol=1e-4, atol=1e-6)
             start = end
     # And the Zipf prior gives a different target.
-    assert not torch.allclose(make_model(alpha=1.3).prior, model.prior)
+    assert not torch.allclose(make_model(alpha=1.3).prior.to(device), model.prior)
 
 
 def test_update_teacher_matches_formula():
@@ -341,9 +351,9 @@ def test_inspect_gives_softmaps_at_observable_cells():
     assert len(out["teacher_cell"]) == len(keep)
 
 
-def test_views_without_overlap_drop_the_cross_term():
-    model = make_model()
-    batch = make_batch()
+def test_views_without_overlap_drop_the_cross_term(device):
+    model = make_model().to(device)
+    batch = make_batch(device=device)
     batch["view2"]["origin_coord"] = batch["view2"]["origin_coord"] + 100.0
     out = model(batch, tau_t=0.05, **MASK)
     assert out["cross_match_ratio"] == 0 and out["loss_cross"] == 0

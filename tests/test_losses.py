@@ -25,12 +25,12 @@ def lovasz_extension_brute_force(errors: list[float], gt: list[int]) -> float:
     return total
 
 
-def test_lovasz_extension_matches_brute_force_for_one_class():
+def test_lovasz_extension_matches_brute_force_for_one_class(device):
     torch.manual_seed(0)
     for _ in range(20):
         n = int(torch.randint(1, 8, ()))
-        gt = torch.randint(0, 2, (n,)).float()
-        errors = torch.rand(n, dtype=torch.float64)
+        gt = torch.randint(0, 2, (n,)).float().to(device)
+        errors = torch.rand(n, dtype=torch.float64).to(device)
         errors_sorted, perm = torch.sort(errors, descending=True)
         fast = torch.dot(errors_sorted, lovasz_grad(gt[perm].double())).item()
         assert fast == pytest.approx(
@@ -38,20 +38,21 @@ def test_lovasz_extension_matches_brute_force_for_one_class():
         )
 
 
-def test_lovasz_extension_interpolates_the_set_function_at_vertices():
+def test_lovasz_extension_interpolates_the_set_function_at_vertices(device):
     gt = [1, 0, 1, 1, 0]
+    gt_tensor = torch.tensor(gt, dtype=torch.float64, device=device)
     for bits in itertools.product([0.0, 1.0], repeat=len(gt)):
-        errors = torch.tensor(bits, dtype=torch.float64)
+        errors = torch.tensor(bits, dtype=torch.float64, device=device)
         errors_sorted, perm = torch.sort(errors, descending=True)
-        value = torch.dot(errors_sorted, lovasz_grad(torch.tensor(gt, dtype=torch.float64)[perm])).item()
+        value = torch.dot(errors_sorted, lovasz_grad(gt_tensor[perm])).item()
         expected = jaccard_loss_of_set({i for i, b in enumerate(bits) if b}, gt)
         assert value == pytest.approx(expected, abs=1e-12)
 
 
-def test_lovasz_softmax_averages_present_classes():
+def test_lovasz_softmax_averages_present_classes(device):
     torch.manual_seed(1)
-    probs = torch.rand(9, 4, dtype=torch.float64).softmax(1)
-    target = torch.tensor([0, 0, 2, 2, 2, 3, 0, 3, 2])
+    probs = torch.rand(9, 4, dtype=torch.float64).softmax(1).to(device)
+    target = torch.tensor([0, 0, 2, 2, 2, 3, 0, 3, 2], device=device)
     expected = []
     for c in (0, 2, 3):
         fg = (target == c).int().tolist()
@@ -60,10 +61,10 @@ def test_lovasz_softmax_averages_present_classes():
     assert lovasz_softmax(probs, target).item() == pytest.approx(sum(expected) / 3, abs=1e-12)
 
 
-def test_lovasz_loss_ignores_points_and_weights():
+def test_lovasz_loss_ignores_points_and_weights(device):
     torch.manual_seed(2)
-    logits = torch.randn(12, 3, requires_grad=True)
-    target = torch.tensor([0, 1, 2, -1, 1, 1, -1, 0, 2, 2, 1, 0])
+    logits = torch.randn(12, 3).to(device).requires_grad_()
+    target = torch.tensor([0, 1, 2, -1, 1, 1, -1, 0, 2, 2, 1, 0], device=device)
     valid = target != -1
     loss = LovaszLoss(ignore_index=-1, loss_weight=2.0)(logits, target)
     expected = 2.0 * lovasz_softmax(logits[valid].softmax(1), target[valid])
@@ -75,22 +76,22 @@ def test_lovasz_loss_ignores_points_and_weights():
     assert LovaszLoss()(perfect, target[valid]).item() < 1e-6
 
 
-def test_cross_entropy_ignore_index_and_class_weight():
+def test_cross_entropy_ignore_index_and_class_weight(device):
     torch.manual_seed(3)
-    logits = torch.randn(10, 3)
-    target = torch.tensor([0, 1, 2, -1, 1, 0, -1, 2, 2, 1])
+    logits = torch.randn(10, 3).to(device)
+    target = torch.tensor([0, 1, 2, -1, 1, 0, -1, 2, 2, 1], device=device)
     valid = target != -1
     weight = [1.0, 2.0, 0.5]
     loss = build_loss(dict(type="CrossEntropyLoss", weight=weight, loss_weight=0.5))(logits, target)
-    w = torch.tensor(weight)[target[valid]]
+    w = torch.tensor(weight, device=device)[target[valid]]
     nll = -logits[valid].log_softmax(1).gather(1, target[valid, None]).squeeze(1)
     torch.testing.assert_close(loss, 0.5 * (w * nll).sum() / w.sum())
 
 
 @pytest.mark.parametrize("criterion", [CrossEntropyLoss(), LovaszLoss()])
-def test_all_ignored_gives_zero_with_a_graph(criterion):
-    logits = torch.randn(4, 3, requires_grad=True)
-    loss = criterion(logits, torch.full((4,), -1))
+def test_all_ignored_gives_zero_with_a_graph(criterion, device):
+    logits = torch.randn(4, 3, device=device, requires_grad=True)
+    loss = criterion(logits, torch.full((4,), -1, device=device))
     assert loss.item() == 0.0
     loss.backward()
     assert torch.all(logits.grad == 0)

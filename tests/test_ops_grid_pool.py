@@ -6,16 +6,14 @@ import torch
 import pointcept.ops as ops
 from pointcept.ops import reference
 
-requires_fused = pytest.mark.skipif(not ops.fused_available(), reason="dos_ops extension not built")
 
-
-def test_reference_hand_checked():
+def test_reference_hand_checked(device):
     # Cloud 0: rows 0..3, cloud 1: rows 4..5. Stride 2 cells: row0 (0,0,0), row1 (1,0,0),
     # row2 (0,0,0), row3 (0,1,0); cloud 1: both rows in (0,0,0).
-    grid = torch.tensor([[1, 0, 0], [2, 1, 1], [0, 1, 0], [0, 3, 1], [1, 1, 1], [0, 0, 0]])
-    offset = torch.tensor([4, 6])
-    feat = torch.tensor([[1.0], [5.0], [3.0], [7.0], [2.0], [4.0]])
-    coord = torch.arange(18.0).view(6, 3)
+    grid = torch.tensor([[1, 0, 0], [2, 1, 1], [0, 1, 0], [0, 3, 1], [1, 1, 1], [0, 0, 0]], device=device)
+    offset = torch.tensor([4, 6], device=device)
+    feat = torch.tensor([[1.0], [5.0], [3.0], [7.0], [2.0], [4.0]], device=device)
+    coord = torch.arange(18.0, device=device).view(6, 3)
     out = reference.grid_pool(grid, offset, feat, coord, stride=2, reduce="max")
     assert out.grid_coord.tolist() == [[0, 0, 0], [0, 1, 0], [1, 0, 0], [0, 0, 0]]
     assert out.cluster.tolist() == [0, 2, 0, 1, 3, 3]
@@ -28,14 +26,17 @@ def test_reference_hand_checked():
     assert mean.feat.flatten().tolist() == [2.0, 7.0, 5.0, 3.0]
 
 
-def make_case(n: int, clouds: int, extent: int, seed: int, low: int = 0, channels: int = 5):
+def make_case(
+    n: int, clouds: int, extent: int, seed: int, device: torch.device, low: int = 0, channels: int = 5
+):
+    """Random clouds drawn on the CPU (same values on every device), then moved to ``device``."""
     generator = torch.Generator().manual_seed(seed)
     cut = torch.sort(torch.randint(0, n + 1, (clouds - 1,), generator=generator)).values
     offset = torch.cat([cut, torch.tensor([n])])
     grid = torch.randint(low, low + extent, (n, 3), generator=generator)
     feat = torch.randn(n, channels, generator=generator)
     coord = torch.randn(n, 3, generator=generator, dtype=torch.float64)
-    return grid, offset, feat, coord
+    return grid.to(device), offset.to(device), feat.to(device), coord.to(device)
 
 
 CASES = {
@@ -53,40 +54,38 @@ def assert_same(got, want, exact_feat: bool):
     """Indices exactly; means to rounding; ``feat`` exactly when ``exact_feat`` (max is exact)."""
     for name in reference.GridPoolResult._fields:
         g, w = getattr(got, name), getattr(want, name)
-        assert g.dtype == w.dtype and g.shape == w.shape, name
+        assert g.dtype == w.dtype and g.shape == w.shape and g.device == w.device, name
         if g.is_floating_point() and not (exact_feat and name == "feat"):
             torch.testing.assert_close(g, w, msg=name)
         else:
             assert torch.equal(g, w), name
 
 
-@requires_fused
 @pytest.mark.parametrize("reduce", ["max", "mean"])
 @pytest.mark.parametrize("stride", [1, 2, 3])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_fused_matches_reference(name, stride, reduce):
-    grid, offset, feat, coord = make_case(**CASES[name], seed=stride)
+def test_fused_matches_reference(name, stride, reduce, fused_device):
+    grid, offset, feat, coord = make_case(**CASES[name], seed=stride, device=fused_device)
     with ops.use_backend("fused"):
         got = ops.grid_pool(grid, offset, feat, coord, stride, reduce)
     want = reference.grid_pool(grid, offset, feat, coord, stride, reduce)
+    assert got.feat.device == fused_device
     assert_same(got, want, exact_feat=reduce == "max")
 
 
-@requires_fused
-def test_fused_empty_clouds_and_empty_input():
-    grid, _, feat, coord = make_case(30, 1, 4, seed=0)
-    offset = torch.tensor([0, 10, 10, 30, 30])
+def test_fused_empty_clouds_and_empty_input(fused_device):
+    grid, _, feat, coord = make_case(30, 1, 4, seed=0, device=fused_device)
+    offset = torch.tensor([0, 10, 10, 30, 30], device=fused_device)
     with ops.use_backend("fused"):
         got = ops.grid_pool(grid, offset, feat, coord, 2, "max")
         assert_same(got, reference.grid_pool(grid, offset, feat, coord, 2, "max"), exact_feat=True)
-        empty = ops.grid_pool(grid[:0], torch.tensor([0, 0]), feat[:0], coord[:0], 2, "mean")
+        empty = ops.grid_pool(grid[:0], offset.new_tensor([0, 0]), feat[:0], coord[:0], 2, "mean")
     assert empty.feat.shape == (0, 5) and empty.idx_ptr.tolist() == [0] and empty.offset.tolist() == [0, 0]
 
 
-@requires_fused
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
-def test_fused_dtypes(dtype):
-    grid, offset, feat, coord = make_case(500, 2, 8, seed=4)
+def test_fused_dtypes(dtype, fused_device):
+    grid, offset, feat, coord = make_case(500, 2, 8, seed=4, device=fused_device)
     feat, coord = feat.to(dtype), coord.float()
     for reduce in ("max", "mean"):
         with ops.use_backend("fused"):
@@ -95,12 +94,13 @@ def test_fused_dtypes(dtype):
         assert_same(got, want, exact_feat=reduce == "max")
 
 
-@requires_fused
-def test_fused_max_ties_and_nan():
-    grid = torch.zeros(4, 3, dtype=torch.long)
-    offset = torch.tensor([4])
-    feat = torch.tensor([[1.0, 2.0], [3.0, float("nan")], [3.0, 2.0], [0.0, float("nan")]])
-    coord = torch.zeros(4, 3)
+def test_fused_max_ties_and_nan(fused_device):
+    grid = torch.zeros(4, 3, dtype=torch.long, device=fused_device)
+    offset = torch.tensor([4], device=fused_device)
+    feat = torch.tensor(
+        [[1.0, 2.0], [3.0, float("nan")], [3.0, 2.0], [0.0, float("nan")]], device=fused_device
+    )
+    coord = torch.zeros(4, 3, device=fused_device)
     with ops.use_backend("fused"):
         got = ops.grid_pool(grid, offset, feat.requires_grad_(), coord, 2, "max")
         (grad,) = torch.autograd.grad(got.feat.sum(), feat)
@@ -110,9 +110,11 @@ def test_fused_max_ties_and_nan():
 
 
 @pytest.mark.parametrize("reduce", ["max", "mean"])
-@pytest.mark.parametrize("backend", ["reference", pytest.param("fused", marks=requires_fused)])
-def test_gradcheck(backend, reduce):
-    grid, offset, feat, coord = make_case(40, 3, 4, seed=5, channels=3)
+@pytest.mark.parametrize("backend", ["reference", "fused"])
+def test_gradcheck(backend, reduce, device, request):
+    if backend == "fused":
+        request.getfixturevalue("fused_device")  # skips without kernels for the device
+    grid, offset, feat, coord = make_case(40, 3, 4, seed=5, device=device, channels=3)
     feat = feat.double().requires_grad_()
     coord = coord.requires_grad_()
 
@@ -124,10 +126,9 @@ def test_gradcheck(backend, reduce):
         assert torch.autograd.gradcheck(fn, (feat, coord))
 
 
-@requires_fused
 @pytest.mark.parametrize("reduce", ["max", "mean"])
-def test_opcheck(reduce):
-    grid, offset, feat, coord = make_case(60, 2, 5, seed=6)
+def test_opcheck(reduce, fused_device):
+    grid, offset, feat, coord = make_case(60, 2, 5, seed=6, device=fused_device)
     feat.requires_grad_()
     coord.requires_grad_()
     torch.library.opcheck(torch.ops.dos_ops.grid_pool.default, (grid, offset, feat, coord, 2, reduce, True))

@@ -6,8 +6,6 @@ import torch
 import pointcept.ops as ops
 from pointcept.ops import reference
 
-requires_fused = pytest.mark.skipif(not ops.fused_available(), reason="dos_ops extension not built")
-
 
 def sinkhorn_knopp(logits: torch.Tensor, n_iter: int) -> torch.Tensor:
     """Textbook uniform Sinkhorn-Knopp of one cloud in float64 (small logits only)."""
@@ -19,15 +17,23 @@ def sinkhorn_knopp(logits: torch.Tensor, n_iter: int) -> torch.Tensor:
     return q / q.sum(dim=0, keepdim=True)
 
 
-def make_logits(n: int, k: int, clouds: int, scale: float, seed: int):
+def make_logits(n: int, k: int, clouds: int, scale: float, seed: int, device: torch.device):
+    """Random logits drawn on the CPU (same values on every device), then moved to ``device``."""
     generator = torch.Generator().manual_seed(seed)
     cut = torch.sort(torch.randint(0, n + 1, (clouds - 1,), generator=generator)).values
-    return torch.randn(n, k, generator=generator) * scale, torch.cat([cut, torch.tensor([n])])
+    logits = torch.randn(n, k, generator=generator) * scale
+    return logits.to(device), torch.cat([cut, torch.tensor([n])]).to(device)
 
 
-@pytest.mark.parametrize("backend", ["reference", pytest.param("fused", marks=requires_fused)])
-def test_alpha_zero_is_sinkhorn_knopp(backend):
-    logits, offset = make_logits(50, 7, 2, scale=3.0, seed=0)
+def skip_without_kernel(backend: str, request) -> None:
+    if backend == "fused":
+        request.getfixturevalue("fused_device")  # skips without kernels for the device
+
+
+@pytest.mark.parametrize("backend", ["reference", "fused"])
+def test_alpha_zero_is_sinkhorn_knopp(backend, device, request):
+    skip_without_kernel(backend, request)
+    logits, offset = make_logits(50, 7, 2, scale=3.0, seed=0, device=device)
     with ops.use_backend(backend):
         target = ops.zipf_sinkhorn(logits.double(), offset, alpha=0.0, n_iter=4)
     start = 0
@@ -36,17 +42,21 @@ def test_alpha_zero_is_sinkhorn_knopp(backend):
         start = end
 
 
-@pytest.mark.parametrize("backend", ["reference", pytest.param("fused", marks=requires_fused)])
-def test_converges_to_zipf_marginals(backend):
-    logits, offset = make_logits(64, 16, 1, scale=2.0, seed=1)
-    prior = reference.zipf_prior(16, 1.3)
-    assert prior[0] > prior[-1] and torch.isclose(prior.sum(), torch.tensor(1.0, dtype=torch.float64))
+@pytest.mark.parametrize("backend", ["reference", "fused"])
+def test_converges_to_zipf_marginals(backend, device, request):
+    skip_without_kernel(backend, request)
+    logits, offset = make_logits(64, 16, 1, scale=2.0, seed=1, device=device)
+    prior = reference.zipf_prior(16, 1.3, device=device)
+    assert prior[0] > prior[-1] and torch.isclose(prior.sum(), prior.new_tensor(1.0))
     with ops.use_backend(backend):
         target, error = ops.zipf_sinkhorn(logits.double(), offset, alpha=1.3, n_iter=300, return_error=True)
     # Converged plan P has rows 1/n and columns prior_k, and the target is P / prior.
     assert error.item() < 1e-6
-    torch.testing.assert_close(target.sum(dim=0), torch.ones(16, dtype=torch.float64))
-    torch.testing.assert_close((target * prior).sum(dim=1) * 64, torch.ones(64, dtype=torch.float64))
+    assert target.device == device
+    torch.testing.assert_close(target.sum(dim=0), torch.ones(16, dtype=torch.float64, device=device))
+    torch.testing.assert_close(
+        (target * prior).sum(dim=1) * 64, torch.ones(64, dtype=torch.float64, device=device)
+    )
 
 
 def compare(logits, offset, atol=1e-6, **kwargs):
@@ -55,7 +65,7 @@ def compare(logits, offset, atol=1e-6, **kwargs):
     want, want_error = reference.zipf_sinkhorn(
         logits, offset, kwargs.get("alpha", 1.3), kwargs.get("prior"), kwargs.get("n_iter", 3)
     )
-    assert got.dtype == want.dtype and got.shape == want.shape
+    assert got.dtype == want.dtype and got.shape == want.shape and got.device == logits.device
     assert torch.isfinite(got).all()
     torch.testing.assert_close(got, want, atol=atol, rtol=1e-4)
     torch.testing.assert_close(got_error, want_error, atol=1e-5, rtol=1e-4)
@@ -72,48 +82,42 @@ CASES = {
 }
 
 
-@requires_fused
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_fused_matches_reference(name):
-    logits, offset = make_logits(**CASES[name], seed=len(name))
+def test_fused_matches_reference(name, fused_device):
+    logits, offset = make_logits(**CASES[name], seed=len(name), device=fused_device)
     compare(logits, offset)
 
 
-@requires_fused
-def test_fused_extreme_logits_are_finite():
-    logits, offset = make_logits(100, 16, 2, scale=1.0, seed=2)
+def test_fused_extreme_logits_are_finite(fused_device):
+    logits, offset = make_logits(100, 16, 2, scale=1.0, seed=2, device=fused_device)
     logits = torch.sign(logits) * 1e4  # |logit| = 1e4 everywhere
     compare(logits, offset, atol=1e-5)
     compare(logits.double(), offset, atol=1e-9)
 
 
-@requires_fused
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
-def test_fused_dtypes(dtype):
-    logits, offset = make_logits(120, 16, 2, scale=4.0, seed=3)
+def test_fused_dtypes(dtype, fused_device):
+    logits, offset = make_logits(120, 16, 2, scale=4.0, seed=3, device=fused_device)
     compare(logits.to(dtype), offset)
 
 
-@requires_fused
-def test_fused_options():
-    logits, offset = make_logits(150, 12, 3, scale=4.0, seed=4)
+def test_fused_options(fused_device):
+    logits, offset = make_logits(150, 12, 3, scale=4.0, seed=4, device=fused_device)
     offset = torch.cat([offset[:1], offset[:1], offset[1:]])  # an empty cloud
     compare(logits, offset, alpha=0.0, n_iter=1)
     compare(logits, offset, alpha=2.0, n_iter=7)
-    compare(logits, offset, prior=torch.rand(12) + 0.1, n_iter=2)
+    compare(logits, offset, prior=torch.rand(12, device=fused_device) + 0.1, n_iter=2)
 
 
-@requires_fused
-def test_fused_no_gradient():
-    logits, offset = make_logits(30, 4, 1, scale=1.0, seed=5)
+def test_fused_no_gradient(fused_device):
+    logits, offset = make_logits(30, 4, 1, scale=1.0, seed=5, device=fused_device)
     with ops.use_backend("fused"):
         target = ops.zipf_sinkhorn(logits.requires_grad_(), offset)
     assert not target.requires_grad
 
 
-@requires_fused
-def test_opcheck():
-    logits, offset = make_logits(60, 8, 2, scale=3.0, seed=6)
+def test_opcheck(fused_device):
+    logits, offset = make_logits(60, 8, 2, scale=3.0, seed=6, device=fused_device)
     torch.library.opcheck(torch.ops.dos_ops.zipf_sinkhorn.default, (logits, offset, 1.3, None, 3))
-    prior = torch.rand(8, dtype=torch.float64) + 0.1
+    prior = torch.rand(8, dtype=torch.float64, device=fused_device) + 0.1
     torch.library.opcheck(torch.ops.dos_ops.zipf_sinkhorn.default, (logits.double(), offset, 0.0, prior, 2))

@@ -1,10 +1,12 @@
 """Time the fused dos_ops kernels against their pure-torch baselines in one run; print the ratios.
 
-    python tools/bench_ops.py [--repeat 5] [--threads 2] [--only zipf_sinkhorn grid_pool masked_gather]
+    python tools/bench_ops.py [--device cpu|cuda] [--repeat 5] [--threads 2] [--only zipf_sinkhorn grid_pool masked_gather]
 
 Each comparison prints one line ``<op> <case>: <speedup>x vs <reference>`` (speedup = baseline time
 / fused time, best of ``--repeat`` runs each), preceded by the absolute times. Also prints the
-machine's copy bandwidth (clone of a large tensor), against which the gather's throughput is given.
+device's copy bandwidth (clone of a large tensor), against which the gather's throughput is given.
+With ``--device cuda`` every input lives on the GPU, so the baselines are the torch CUDA references,
+and timings synchronize the device.
 Needs the extension (``cd libs/dos_ops && python setup.py develop``); ``torch_scatter`` is optional.
 """
 
@@ -19,12 +21,20 @@ from pointcept.ops import reference
 from pointcept.utils.offsets import offset2batch
 
 
+def synchronize() -> None:
+    """Wait for queued GPU work, so wall-clock times cover the kernels (no-op without CUDA)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def best_time(fn, repeat: int) -> float:
     fn()  # warm-up: allocator, lazy init
     times = []
     for _ in range(repeat):
+        synchronize()
         start = time.perf_counter()
         fn()
+        synchronize()
         times.append(time.perf_counter() - start)
     return min(times)
 
@@ -34,12 +44,12 @@ def report(op: str, case: str, fused: float, baseline: float, name: str) -> None
     print(f"{op} {case}: {baseline / fused:.1f}x vs {name}")
 
 
-def copy_bandwidth(repeat: int) -> tuple[float, float]:
+def copy_bandwidth(repeat: int, device: torch.device) -> tuple[float, float]:
     """GB/s (read + write) of cloning a 256 MB tensor, and of copying it into an existing tensor.
 
     The clone includes first-touch page faults of the new tensor, which dominate on some VMs.
     """
-    x = torch.ones(64 * 1024 * 1024)
+    x = torch.ones(64 * 1024 * 1024, device=device)
     y = torch.empty_like(x)
     nbytes = 2 * x.numel() * x.element_size()
     return nbytes / best_time(lambda: x.clone(), repeat) / 1e9, nbytes / best_time(
@@ -47,11 +57,11 @@ def copy_bandwidth(repeat: int) -> tuple[float, float]:
     ) / 1e9
 
 
-def bench_zipf_sinkhorn(repeat: int) -> None:
+def bench_zipf_sinkhorn(repeat: int, device: torch.device) -> None:
     torch.manual_seed(0)
     clouds, points, prototypes = 4, 20_000, 1024
-    logits = torch.randn(clouds * points, prototypes) / 0.04 * 0.3
-    offset = torch.arange(1, clouds + 1) * points
+    logits = (torch.randn(clouds * points, prototypes) / 0.04 * 0.3).to(device)
+    offset = (torch.arange(1, clouds + 1) * points).to(device)
     case = f"{clouds}x{points}xK{prototypes} n_iter=3"
     with ops.use_backend("fused"):
         fused = best_time(lambda: ops.zipf_sinkhorn(logits, offset, n_iter=3), repeat)
@@ -110,12 +120,13 @@ def pool_rowwise_unique(grid_coord, offset, feat, coord, stride):
     )
 
 
-def bench_grid_pool(repeat: int) -> None:
+def bench_grid_pool(repeat: int, device: torch.device) -> None:
     torch.manual_seed(0)
     clouds, points, channels, stride = 4, 120_000, 64, 2
     grid_coord, offset = lidar_like_grid(clouds, points)
     feat = torch.randn(len(grid_coord), channels)
     coord = grid_coord.float() * 0.05 + torch.rand(len(grid_coord), 3) * 0.05
+    grid_coord, offset, feat, coord = (t.to(device) for t in (grid_coord, offset, feat, coord))
     case = f"{clouds}x{points} C={channels} stride={stride}"
     with ops.use_backend("fused"):
         cells = len(ops.grid_pool(grid_coord, offset, feat, coord, stride).feat)
@@ -146,7 +157,7 @@ def bench_grid_pool(repeat: int) -> None:
         report("grid_pool", case + " fwd+bwd", fused_fb, baseline_fb, name)
 
 
-def bench_masked_gather(repeat: int, bandwidth: float) -> None:
+def bench_masked_gather(repeat: int, bandwidth: float, device: torch.device) -> None:
     torch.manual_seed(0)
     n, clouds = 480_000, 4
     tensors = [
@@ -157,6 +168,7 @@ def bench_masked_gather(repeat: int, bandwidth: float) -> None:
     ]
     offset = torch.arange(1, clouds + 1) * (n // clouds)
     keep = torch.rand(n) < 0.3
+    tensors, offset, keep = [t.to(device) for t in tensors], offset.to(device), keep.to(device)
     case = f"{n} points 4 arrays 30% kept"
 
     def boolean_indexing(arrays):
@@ -183,22 +195,31 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (best is kept)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--only", nargs="*", default=["zipf_sinkhorn", "grid_pool", "masked_gather"])
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda"], default="cpu", help="where inputs live (default cpu)"
+    )
     args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: CUDA is not available (no GPU, driver or CUDA build of torch)")
     if args.threads:
         torch.set_num_threads(args.threads)
     if not ops.fused_available():
         raise SystemExit("dos_ops is not built; run: cd libs/dos_ops && python setup.py develop")
-    clone_bandwidth, bandwidth = copy_bandwidth(args.repeat)
-    print(f"device cpu, {torch.get_num_threads()} threads, torch {torch.__version__}, float32")
+    clone_bandwidth, bandwidth = copy_bandwidth(args.repeat, device)
+    where = (
+        torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} threads"
+    )
+    print(f"device {device.type}, {where}, torch {torch.__version__}, float32")
     print(
         f"copy bandwidth: clone of 256 MB {clone_bandwidth:.1f} GB/s, copy_ into an allocated tensor {bandwidth:.1f} GB/s"
     )
     if "zipf_sinkhorn" in args.only:
-        bench_zipf_sinkhorn(args.repeat)
+        bench_zipf_sinkhorn(args.repeat, device)
     if "grid_pool" in args.only:
-        bench_grid_pool(args.repeat)
+        bench_grid_pool(args.repeat, device)
     if "masked_gather" in args.only:
-        bench_masked_gather(args.repeat, bandwidth)
+        bench_masked_gather(args.repeat, bandwidth, device)
 
 
 if __name__ == "__main__":

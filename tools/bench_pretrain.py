@@ -1,4 +1,5 @@
-"""One full DOS pretraining step on a real scan, CPU: fused ``dos_ops`` kernels vs pure-torch references.
+"""One full DOS pretraining step on a real scan (CPU, or ``--device cuda``): fused ``dos_ops`` kernels vs
+pure-torch references.
 
 A step is exactly a training step: ``pointcept.engines.train_step`` (teacher + student forward,
 backward through the grad scaler, gradient clipping, optimizer and scheduler step) between the
@@ -21,7 +22,9 @@ per step: on a shared machine it is a steadier measure than wall time. A case se
 with ``pointcept.ops.set_backend``, and counts the ``dos_ops`` kernel calls of its warm-up step:
 it fails unless they are non-zero with "fused" and zero with "reference"; the table prints them.
 
-    OMP_NUM_THREADS=2 python tools/bench_pretrain.py [--sizes 20000 60000] [--clouds 1] [--scan ...]
+    OMP_NUM_THREADS=2 python tools/bench_pretrain.py [--sizes 20000 60000] [--clouds 1] [--scan ...] [--device cuda]
+
+On CUDA a case also reports the peak GPU memory and whether attention ran flash-attn or SDPA.
 
 The scan is ``--scan`` or, by default, the sample under ``$DOS_REAL_DATA`` (see tools/bench_common.py).
 """
@@ -124,18 +127,18 @@ def run_one_case(args: argparse.Namespace) -> dict:
     from pointcept.engines.amp import build_grad_scaler, resolve_amp_dtype
     from pointcept.engines.hooks.base import build_hooks
     from pointcept.engines.storage import ScalarStorage
-    from pointcept.models import build_model
+    from pointcept.models import attention, build_model
     from pointcept.utils.config import load_config
 
     ops.set_backend(args.backends[0])
     backend = ops.get_backend()
     torch.manual_seed(0)
     np.random.seed(0)
-    device = torch.device("cpu")
+    device = torch.device(args.device)
     cfg = load_config(args.config)
     batch = pretrain_batch(cfg, args.scan, args.sizes[0], args.clouds)
     views = [batch[k] for k in ("view1", "view2")]
-    model = build_model(cfg.model).train()
+    model = build_model(cfg.model).to(device).train()
     optimizer = build_optimizer(
         cfg.optimizer,
         model,
@@ -200,13 +203,18 @@ def run_one_case(args: argparse.Namespace) -> dict:
         schedule={k: trainer.storage.latest(k) for k in trainer.storage.names() if k.startswith("sched/")},
         amp=str(amp_dtype),
         threads=torch.get_num_threads(),
+        device=device.type,
+        attention="flash_attn" if attention._flash_available(device) else "sdpa",
+        **(
+            {"cuda_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20} if device.type == "cuda" else {}
+        ),
     )
 
 
 def run_table(args: argparse.Namespace) -> None:
     print(
         f"DOS pretraining step: config {os.path.relpath(args.config, ROOT)}, scan {args.scan}, "
-        f"{args.clouds} cloud(s) x 2 views, CPU, {args.repeats} timed step(s) after 1 warm-up; "
+        f"{args.clouds} cloud(s) x 2 views, {args.device}, {args.repeats} timed step(s) after 1 warm-up; "
         f"load average {os.getloadavg()[0]:.2f} (timings are only meaningful on an idle machine)"
     )
     print(TABLE.header(), flush=True)
@@ -216,6 +224,7 @@ def run_table(args: argparse.Namespace) -> None:
             argv = ["--sizes", str(size), "--backends", backend, "--config", args.config, "--scan", args.scan]
             argv += ["--repeats", str(args.repeats), "--clouds", str(args.clouds)]
             argv += ["--amp"] if args.amp else []
+            argv += ["--device", args.device]
             r = run_case(__file__, argv)
             if isinstance(r, str):
                 print(TABLE.row(size, backend, tail=r), flush=True)
@@ -261,7 +270,15 @@ def main(argv: list[str] | None = None) -> None:
         help="dos_ops backends (exactly one with --case)",
     )
     parser.add_argument("--amp", action="store_true", help="use the config's amp_dtype (default fp32)")
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda"], default="cpu", help="where the step runs (default cpu)"
+    )
     args = parser.parse_args(argv)
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: CUDA is not available (no GPU, driver or CUDA build of torch)")
     args.sizes = args.sizes if args.sizes is not None else DEFAULT_SIZES
     check_common_arguments(args)
     if args.clouds < 1:

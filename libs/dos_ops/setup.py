@@ -3,7 +3,8 @@
 
 CPU kernels are always built. CUDA kernels are added only when torch itself is a CUDA build
 (``torch.version.cuda``) and a CUDA toolkit is found (``CUDA_HOME``); set ``DOS_OPS_FORCE_CPU=1`` to
-skip them anyway.
+skip them anyway. They are compiled for the visible GPUs, else for ``TORCH_CUDA_ARCH_LIST``, else
+(a build machine without a GPU) for ``DEFAULT_ARCH_LIST``.
 """
 
 import glob
@@ -13,6 +14,9 @@ from setuptools import setup
 from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# CUDA architectures when no GPU is visible and TORCH_CUDA_ARCH_LIST is unset (all supported by CUDA
+# 11.8 to 13.x toolkits).
+DEFAULT_ARCH_LIST = "7.5;8.0;8.6;8.9;9.0+PTX"
 
 
 def sources(pattern: str) -> list[str]:
@@ -38,7 +42,14 @@ def extension():
             f"[dos_ops] building CPU kernels only (torch.version.cuda={torch.version.cuda}, CUDA_HOME={CUDA_HOME})"
         )
         return CppExtension(extra_compile_args={"cxx": cxx_flags}, **common)
-    print(f"[dos_ops] building CPU and CUDA kernels (CUDA_HOME={CUDA_HOME})")
+    if not os.environ.get("TORCH_CUDA_ARCH_LIST") and torch.cuda.device_count() == 0:
+        # torch picks the architectures of the visible GPUs and fails when there are none (a build
+        # machine without a GPU); then build for Turing..Hopper, with PTX for newer GPUs to JIT.
+        os.environ["TORCH_CUDA_ARCH_LIST"] = DEFAULT_ARCH_LIST
+    print(
+        f"[dos_ops] building CPU and CUDA kernels (CUDA_HOME={CUDA_HOME}, "
+        f"TORCH_CUDA_ARCH_LIST={os.environ.get('TORCH_CUDA_ARCH_LIST', 'visible GPUs')})"
+    )
     common["sources"] += sources("cuda/*.cpp") + sources("cuda/*.cu")
     return CUDAExtension(extra_compile_args={"cxx": cxx_flags, "nvcc": ["-O3"]}, **common)
 

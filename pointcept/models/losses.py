@@ -47,7 +47,7 @@ class CrossEntropyLoss(_IgnoringLoss):
         self.register_buffer("weight", weight, persistent=False)
 
     def compute(self, logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        weight = None if self.weight is None else self.weight.to(logits.dtype)
+        weight = None if self.weight is None else self.weight.to(device=logits.device, dtype=logits.dtype)
         return F.cross_entropy(logits, target, weight=weight, ignore_index=self.ignore_index)
 
 
