@@ -202,8 +202,8 @@ def _check_top_key(key: str, where: str, in_file: bool) -> None:
     message = f"unknown config key '{key}' in {where}" + did_you_mean(matches)
     if not matches:
         message += "; the known keys are those of configs/_base_/default_runtime.py"
-        if in_file:
-            message += " (a helper variable's name must start with '_')"
+    if in_file:
+        message += " (a helper variable's name must start with '_')"
     raise ConfigError(message)
 
 
@@ -291,7 +291,7 @@ def apply_options(cfg: dict, options: dict, strict: bool = False) -> None:
         elif isinstance(node, dict):
             raise _unknown_nested(node, parts, len(parts) - 1)
         else:
-            raise ConfigError(f"cannot set '{key}': parent is a {type(node).__name__}, not a dict")
+            raise _not_a_dict(node, parts, len(parts) - 1)
 
 
 def check_type(key: str, current: Any, value: Any) -> Any:
@@ -342,7 +342,18 @@ def _child(node: Any, part: str, parts: list[str], i: int, create: bool) -> Any:
                 raise _unknown_nested(node, parts, i)
             node[part] = Config()
         return node[part]
-    raise ConfigError(f"cannot set '{path}': parent is a {type(node).__name__}, not a dict")
+    raise _not_a_dict(node, parts, i)
+
+
+def _not_a_dict(node: Any, parts: list[str], i: int) -> ConfigError:
+    """The error for an option path ``parts`` whose ``i``-th parent ``node`` is not a container."""
+    path, parent = ".".join(parts[: i + 1]), ".".join(parts[:i])
+    if node is None:
+        return ConfigError(
+            f"cannot set '{path}': {parent} is None in this config; set it whole ({parent}=...) "
+            f"or create it with {ADD_PREFIX}{'.'.join(parts)}=..."
+        )
+    return ConfigError(f"cannot set '{path}': parent is a {type(node).__name__}, not a dict")
 
 
 def _unknown_nested(node: dict, parts: list[str], i: int) -> ConfigError:
