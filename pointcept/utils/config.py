@@ -279,7 +279,7 @@ def apply_options(cfg: dict, options: dict, strict: bool = False) -> None:
                 raise ConfigError(f"config key '{key}' in --options {POINTCEPT_KEYS[key]}")
         node: Any = cfg
         for i, part in enumerate(parts[:-1]):
-            node = _child(node, part, parts, i, create)
+            node = _child(node, part, parts, i, create, fill_none=add)
         last = parts[-1]
         if isinstance(node, list):
             idx = _list_index(node, last, key)
@@ -330,14 +330,14 @@ def config_int(cfg: dict, key: str, default: Any = None, minimum: int | None = N
     return value
 
 
-def _child(node: Any, part: str, parts: list[str], i: int, create: bool) -> Any:
+def _child(node: Any, part: str, parts: list[str], i: int, create: bool, fill_none: bool) -> Any:
     """``node[part]``, the ``i``-th step of the option path ``parts``; ``create`` adds a missing
-    dict (or replaces a None value by one)."""
+    dict, ``fill_none`` replaces a None value by one."""
     path = ".".join(parts[: i + 1])
     if isinstance(node, list):
         return node[_list_index(node, part, path)]
     if isinstance(node, dict):
-        if part not in node or (node[part] is None and create):
+        if part not in node or (node[part] is None and fill_none):
             if not create:
                 raise _unknown_nested(node, parts, i)
             node[part] = Config()
