@@ -1,5 +1,10 @@
 # Runtime defaults shared by every experiment. Experiment configs inherit this file with
 # `_base_ = ["../_base_/default_runtime.py"]` and override only what differs.
+#
+# The keys defined here are the only top-level keys a config may have (pointcept/utils/config.py
+# refuses any other, in a config file or in --options, naming the closest ones; Pointcept keys
+# spelled differently here are refused naming ours, see pointcept/utils/config_keys.py). A helper
+# variable in a config file must start with "_". A key the engine reads must be defined here.
 
 # --- what to train ----------------------------------------------------------------------------
 model = None  # model config: dict(type=<class name in MODELS>, ...), set by every experiment
@@ -23,6 +28,9 @@ eval_interval = 500  # run the evaluator hook every this many steps (and at the 
 save_interval = 500  # write model/model_last.pth every this many steps (and at the last step)
 log_interval = 10  # console / tensorboard logging period in steps
 evaluate = True  # build the val loader and evaluate during training
+# fail when a whole epoch (or a run shorter than one) of training batches has no valid label;
+# False for self-supervised runs whose batches carry `segment` only for monitoring
+check_labels = True
 
 # --- optimisation -----------------------------------------------------------------------------
 optimizer = dict(type="AdamW", lr=1e-3, weight_decay=0.05)  # class in OPTIMIZERS (AdamW, Adam, SGD)
@@ -44,6 +52,9 @@ weight = None  # checkpoint to initialise the model from (or to resume from, wit
 key_map = None  # prefix renames for partial loads, {"student.backbone.": "backbone."}; unmatched keys dropped
 weight_strict = True  # with key_map, strict means every mapped key fits and every target-prefix key is loaded
 resume = False  # continue a run from weight or <save_path>/model/model_last.pth, with optimizer/RNG/sampler
+# delete the run already in save_path before training (train.sh -o); an instruction for one
+# launch, left out of the saved config.py
+overwrite = False
 enable_tensorboard = True  # write tensorboardX events into save_path (main process only)
 hooks = [
     dict(type="CheckpointLoader"),  # weight / resume loading, before training

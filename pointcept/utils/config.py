@@ -3,20 +3,42 @@
 A config is a Python file whose top-level names (not starting with ``_``, except ``_base_``) form
 the config. ``_base_`` is a path or list of paths relative to the file; bases are merged in order,
 then the file's own values are deep-merged on top (dicts merge key by key; ``_delete_=True`` inside
-a dict replaces instead of merging). Derived values can be computed in plain Python inside a file.
+a dict replaces instead of merging). Derived values can be computed in plain Python inside a file;
+helper variables whose names start with ``_`` are not config keys.
+
+Strict loading (the default of :func:`load_config`, so every CLI gets it):
+
+* a top-level key must be one of :func:`known_keys` (the keys of
+  ``configs/_base_/default_runtime.py``), in every file of the ``_base_`` chain and in the options;
+  a Pointcept key spelled differently here is refused with what to set instead
+  (:data:`pointcept.utils.config_keys.POINTCEPT_KEYS`); otherwise the closest known names are given;
+* an option may only replace a nested key that exists in the merged config
+  (``model.alpha=0.5``); ``+model.new_key=1`` adds one (creating missing dicts on the way, and
+  turning a None value into a dict). A top-level key is never added this way: it must be known.
+  Nested keys written in config files are not checked here; the builders check them against the
+  constructor they configure.
 """
 
 import ast
 import copy
+import functools
 import os
 import runpy
 from typing import Any
 
+from .config_keys import AMP_DTYPE_SPELLINGS, POINTCEPT_KEYS, closest, did_you_mean
 from .errors import MissingFileError
 from .registry import ConfigError
 
 BASE_KEY = "_base_"
 DELETE_KEY = "_delete_"
+ADD_PREFIX = "+"  # an option "+a.b=v" may create a.b (see the module doc)
+DEFAULT_RUNTIME = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    "configs",
+    "_base_",
+    "default_runtime.py",
+)
 
 
 class Config(dict):
@@ -110,7 +132,7 @@ def merge(base: dict, override: dict) -> dict:
     return out
 
 
-def _read_file(path: str, _stack: tuple = ()) -> dict:
+def _read_file(path: str, _stack: tuple = (), strict: bool = False) -> dict:
     path = os.path.abspath(path)
     if not os.path.isfile(path):
         raise MissingFileError(f"config file not found: {path}")
@@ -126,13 +148,72 @@ def _read_file(path: str, _stack: tuple = ()) -> dict:
         if not k.startswith("__") and (not k.startswith("_") or k == BASE_KEY) and not _is_module_or_func(v)
     }
     bases = own.pop(BASE_KEY, [])
+    if strict:
+        check_keys(own, _display(path))
     if isinstance(bases, str):
         bases = [bases]
     merged: dict = {}
     for base in bases:
         base_path = os.path.join(os.path.dirname(path), base)
-        merged = merge(merged, _read_file(base_path, _stack + (path,)))
+        merged = merge(merged, _read_file(base_path, _stack + (path,), strict))
     return merge(merged, own)
+
+
+def _display(path: str) -> str:
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+@functools.lru_cache(maxsize=1)
+def known_keys() -> frozenset[str] | None:
+    """The top-level keys a config may have: those defined in ``configs/_base_/default_runtime.py``.
+
+    None when the package runs without its ``configs/`` folder; top-level keys are then not
+    checked (Pointcept keys still are).
+    """
+    if not os.path.isfile(DEFAULT_RUNTIME):
+        return None
+    return frozenset(_read_file(DEFAULT_RUNTIME))
+
+
+def check_keys(cfg: dict, where: str) -> None:
+    """Raise ConfigError for a top-level key of ``cfg`` (the keys one config file defines, named
+    ``where`` in the message) that is not known, or for a Pointcept key (nested ones included)."""
+    for key in cfg:
+        _check_top_key(key, where, in_file=True)
+    for dotted, message in POINTCEPT_KEYS.items():
+        *parents, last = dotted.split(".")
+        node: Any = cfg
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if parents and isinstance(node, dict) and last in node:
+            raise ConfigError(f"config key '{dotted}' in {where} {message}")
+
+
+def _check_top_key(key: str, where: str, in_file: bool) -> None:
+    known = known_keys()
+    if known is not None and key in known:
+        return
+    if key in POINTCEPT_KEYS:
+        raise ConfigError(f"config key '{key}' in {where} {POINTCEPT_KEYS[key]}")
+    if known is None:
+        return
+    matches = closest(key, known)
+    message = f"unknown config key '{key}' in {where}" + did_you_mean(matches)
+    if not matches:
+        message += "; the known keys are those of configs/_base_/default_runtime.py"
+    if in_file:
+        message += " (a helper variable's name must start with '_')"
+    raise ConfigError(message)
+
+
+def _check_values(cfg: dict) -> None:
+    amp = cfg.get("amp_dtype")
+    if isinstance(amp, str) and amp in AMP_DTYPE_SPELLINGS:
+        raise ConfigError(
+            f"amp_dtype={amp!r} is Pointcept's spelling; set amp_dtype={AMP_DTYPE_SPELLINGS[amp]!r} "
+            "(autocast is on whenever amp_dtype is not None)"
+        )
 
 
 def _is_module_or_func(v: Any) -> bool:
@@ -141,14 +222,18 @@ def _is_module_or_func(v: Any) -> bool:
     return isinstance(v, (types.ModuleType, types.FunctionType, type))
 
 
-def load_config(path: str, options: dict | list[str] | None = None) -> Config:
+def load_config(path: str, options: dict | list[str] | None = None, strict: bool = True) -> Config:
     """Read a config file (resolving ``_base_``) and apply overrides.
 
-    ``options`` is a dict ``{"a.b": value}`` or a list of ``"a.b=value"`` strings.
+    ``options`` is a dict ``{"a.b": value}`` or a list of ``"a.b=value"`` strings. ``strict``
+    checks the keys of every file and option (see the module doc); ``strict=False`` accepts any
+    key and lets options create keys.
     """
-    cfg = Config(_read_file(path))
+    cfg = Config(_read_file(path, strict=strict))
     if options:
-        apply_options(cfg, parse_options(options) if isinstance(options, list) else options)
+        apply_options(cfg, parse_options(options) if isinstance(options, list) else options, strict)
+    if strict:
+        _check_values(cfg)
     return cfg
 
 
@@ -175,23 +260,38 @@ def parse_options(items: list[str]) -> dict:
     return out
 
 
-def apply_options(cfg: dict, options: dict) -> None:
+def apply_options(cfg: dict, options: dict, strict: bool = False) -> None:
     """Set dotted keys; list elements are addressed by integer (``hooks.0.type=X``).
 
     An option replacing a number or a bool must have a compatible type (see :func:`check_type`),
-    so ``max_steps=abc`` fails here naming the key instead of deep inside the trainer.
+    so ``max_steps=abc`` fails here naming the key instead of deep inside the trainer. A leading
+    ``+`` marks a key that may be created. Not ``strict``: any key may be created. ``strict``: the
+    top-level key must be known (:func:`check_keys`) and a nested key must exist unless marked.
     """
     for dotted, value in options.items():
-        parts = dotted.split(".")
+        add = dotted.startswith(ADD_PREFIX)
+        key = dotted[len(ADD_PREFIX) :] if add else dotted
+        create = add or not strict
+        parts = key.split(".")
+        if strict:
+            _check_top_key(parts[0], "--options", in_file=False)
+            if key in POINTCEPT_KEYS:
+                raise ConfigError(f"config key '{key}' in --options {POINTCEPT_KEYS[key]}")
         node: Any = cfg
         for i, part in enumerate(parts[:-1]):
-            node = _child(node, part, ".".join(parts[: i + 1]), create=True)
+            node = _child(node, part, parts, i, create, fill_none=add)
         last = parts[-1]
         if isinstance(node, list):
-            idx = _list_index(node, last, dotted)
-            node[idx] = _wrap(check_type(dotted, node[idx], value))
+            idx = _list_index(node, last, key)
+            node[idx] = _wrap(check_type(key, node[idx], value))
+        elif isinstance(node, dict) and last in node:
+            node[last] = check_type(key, node[last], value)
+        elif isinstance(node, dict) and (create or len(parts) == 1):
+            node[last] = value
+        elif isinstance(node, dict):
+            raise _unknown_nested(node, parts, len(parts) - 1)
         else:
-            node[last] = check_type(dotted, node[last], value) if last in node else value
+            raise _not_a_dict(node, parts, len(parts) - 1)
 
 
 def check_type(key: str, current: Any, value: Any) -> Any:
@@ -230,16 +330,45 @@ def config_int(cfg: dict, key: str, default: Any = None, minimum: int | None = N
     return value
 
 
-def _child(node: Any, part: str, path: str, create: bool) -> Any:
+def _child(node: Any, part: str, parts: list[str], i: int, create: bool, fill_none: bool) -> Any:
+    """``node[part]``, the ``i``-th step of the option path ``parts``; ``create`` adds a missing
+    dict, ``fill_none`` replaces a None value by one."""
+    path = ".".join(parts[: i + 1])
     if isinstance(node, list):
         return node[_list_index(node, part, path)]
     if isinstance(node, dict):
-        if part not in node:
+        if part not in node or (node[part] is None and fill_none):
             if not create:
-                raise ConfigError(f"config has no key '{path}'")
+                raise _unknown_nested(node, parts, i)
             node[part] = Config()
         return node[part]
-    raise ConfigError(f"cannot set '{path}': parent is a {type(node).__name__}, not a dict")
+    raise _not_a_dict(node, parts, i)
+
+
+def _not_a_dict(node: Any, parts: list[str], i: int) -> ConfigError:
+    """The error for an option path ``parts`` whose ``i``-th parent ``node`` is not a container."""
+    path, parent = ".".join(parts[: i + 1]), ".".join(parts[:i])
+    if node is None:
+        return ConfigError(
+            f"cannot set '{path}': {parent} is None in this config; set it whole ({parent}=...) "
+            f"or create it with {ADD_PREFIX}{'.'.join(parts)}=..."
+        )
+    return ConfigError(f"cannot set '{path}': parent is a {type(node).__name__}, not a dict")
+
+
+def _unknown_nested(node: dict, parts: list[str], i: int) -> ConfigError:
+    """The error for an option path ``parts`` whose ``i``-th key is missing from ``node``."""
+    parent, missing = ".".join(parts[:i]), ".".join(parts[: i + 1])
+    add = f"add it with {ADD_PREFIX}{'.'.join(parts)}=..."
+    if not parent:  # a known top-level key this config does not set
+        return ConfigError(f"config key '{missing}' is not set in this config; set it whole, or {add}")
+    siblings = [str(k) for k in node]
+    matches = [f"{parent}.{m}" for m in closest(parts[i], siblings)]
+    message = f"unknown config key '{missing}' in --options" + did_you_mean(matches)
+    if not matches:
+        shown = ", ".join(sorted(siblings)[:12]) + (", ..." if len(siblings) > 12 else "")
+        message += f"; {parent} has: {shown or '(no keys)'}"
+    return ConfigError(f"{message} ({add})")
 
 
 def _list_index(node: list, part: str, path: str) -> int:
