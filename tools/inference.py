@@ -106,14 +106,21 @@ def _find(node, type_name: str) -> list[dict]:
 def encoder_test_pipeline(cfg) -> dict:
     """``transform`` and ``test_cfg`` for a config without ``data.test`` (a pretraining config).
 
-    The view transform (``DOSViewGenerator.view_transform``, else ``data.train.transform``) minus
+    The view pipeline of the config's ``DOSViewGenerator`` (else ``data.train.transform``) minus
     every ``Random*`` augmentation: the transforms before its ``GridSample`` run on the whole
     cloud, the ``GridSample`` becomes the test-mode fragmenting, and its ``Collect`` feature keys
     are kept.
     """
     train = (cfg.get("data") or {}).get("train")
     views = _find(train, "DOSViewGenerator")
-    pipeline = list(views[0]["view_transform"] if views else (train or {}).get("transform") or [])
+    if views:
+        from pointcept.datasets import DOSViewGenerator
+
+        # The generator resolves its standard pipeline (or a custom view_transform) itself.
+        kwargs = {k: v for k, v in views[0].items() if k != "type"}
+        pipeline = list(DOSViewGenerator(**kwargs).view_transform_cfg)
+    else:
+        pipeline = list((train or {}).get("transform") or [])
     grids = [i for i, t in enumerate(pipeline) if t.get("type") == "GridSample"]
     collects = _find(pipeline, "Collect") or _find(train, "Collect")
     if not grids or not collects:
