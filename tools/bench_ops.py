@@ -85,39 +85,32 @@ def lidar_like_grid(clouds: int, points: int) -> tuple[torch.Tensor, torch.Tenso
     return torch.cat(grids), torch.arange(1, clouds + 1) * points
 
 
-def pool_packed_key(grid_coord, offset, feat, coord, stride):
-    """Baseline: one packed int64 key per point, torch.unique, then torch_scatter.segment_csr."""
+def _segment_pool(feat, coord, cluster, counts, order):
+    """Max-pooled features, mean coordinates, cluster and head of each cell by torch_scatter.segment_csr
+    over the points sorted by cell (``order``)."""
     import torch_scatter
 
+    idx_ptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, dim=0)])
+    pooled = torch_scatter.segment_csr(feat[order], idx_ptr, reduce="max")
+    mean_coord = torch_scatter.segment_csr(coord[order], idx_ptr, reduce="mean")
+    return pooled, mean_coord, cluster, order[idx_ptr[:-1]]
+
+
+def pool_packed_key(grid_coord, offset, feat, coord, stride):
+    """Baseline: one packed int64 key per point, torch.unique, then torch_scatter.segment_csr."""
     cell = grid_coord // stride
     key = offset2batch(offset) << 48 | cell[:, 0] << 32 | cell[:, 1] << 16 | cell[:, 2]
     _, cluster, counts = torch.unique(key, sorted=True, return_inverse=True, return_counts=True)
     order = torch.argsort(cluster, stable=True)
-    idx_ptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, dim=0)])
-    pooled = torch_scatter.segment_csr(feat[order], idx_ptr, reduce="max")
-    return (
-        pooled,
-        torch_scatter.segment_csr(coord[order], idx_ptr, reduce="mean"),
-        cluster,
-        order[idx_ptr[:-1]],
-    )
+    return _segment_pool(feat, coord, cluster, counts, order)
 
 
 def pool_rowwise_unique(grid_coord, offset, feat, coord, stride):
     """Baseline: Sonata-style torch.unique(dim=0) over (cloud, cell) rows, then segment_csr."""
-    import torch_scatter
-
     rows = torch.cat([offset2batch(offset)[:, None], grid_coord // stride], dim=1)
     _, cluster, counts = torch.unique(rows, sorted=True, return_inverse=True, return_counts=True, dim=0)
     _, order = torch.sort(cluster)
-    idx_ptr = torch.cat([counts.new_zeros(1), torch.cumsum(counts, dim=0)])
-    pooled = torch_scatter.segment_csr(feat[order], idx_ptr, reduce="max")
-    return (
-        pooled,
-        torch_scatter.segment_csr(coord[order], idx_ptr, reduce="mean"),
-        cluster,
-        order[idx_ptr[:-1]],
-    )
+    return _segment_pool(feat, coord, cluster, counts, order)
 
 
 def bench_grid_pool(repeat: int, device: torch.device) -> None:

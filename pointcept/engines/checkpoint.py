@@ -74,6 +74,27 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def _write_atomically(path: str, write, unchanged_note: str) -> None:
+    """Write ``path`` through ``write(file)`` into a temporary file of the same directory, fsync it,
+    then ``os.replace`` it over ``path`` and fsync the directory: a crash at any moment leaves either
+    the previous file or the new one. A full disk raises :class:`DiskFullError` naming ``path``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        if _disk_full(e):
+            raise DiskFullError(path, unchanged_note) from e
+        raise
+    _fsync_dir(directory)
+
+
 def save_checkpoint(path: str, state: dict) -> None:
     """Write ``state`` to ``path`` atomically.
 
@@ -83,41 +104,14 @@ def save_checkpoint(path: str, state: dict) -> None:
     the temporary file removed.
     """
     _check_plain(state, "state")
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        if _disk_full(e):
-            raise DiskFullError(path, "the previous checkpoint there is unchanged") from e
-        raise
-    _fsync_dir(directory)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    _write_atomically(path, lambda f: torch.save(state, f), "the previous checkpoint there is unchanged")
 
 
 def copy_checkpoint(src: str, dst: str) -> None:
     """Atomically copy a checkpoint file (e.g. ``model_last.pth`` -> ``model_best.pth``)."""
-    directory = os.path.dirname(os.path.abspath(dst))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(dst) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f, open(src, "rb") as g:
-            shutil.copyfileobj(g, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except BaseException as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        if _disk_full(e):
-            raise DiskFullError(dst, "the previous file there is unchanged") from e
-        raise
-    _fsync_dir(directory)
+    with open(src, "rb") as g:
+        _write_atomically(dst, lambda f: shutil.copyfileobj(g, f), "the previous file there is unchanged")
 
 
 def load_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict:
