@@ -16,6 +16,7 @@ import torch
 
 import pointcept.ops as ops
 from pointcept.ops import reference
+from pointcept.utils.errors import add_debug_argument, run_cli
 from pointcept.utils.offsets import offset2batch
 
 
@@ -183,6 +184,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (best is kept)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--only", nargs="*", default=["zipf_sinkhorn", "grid_pool", "masked_gather"])
+    add_debug_argument(parser)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -202,4 +204,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -43,6 +43,8 @@ from bench_common import (
     time_steps,
 )
 
+from pointcept.utils.errors import add_debug_argument, run_cli
+
 DEFAULT_CONFIG = os.path.join(ROOT, "configs/semantic_kitti/pretrain-dos.py")
 DEFAULT_SIZES = [20000, 60000]
 BACKENDS = ("fused", "reference")
@@ -261,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
         help="dos_ops backends (exactly one with --case)",
     )
     parser.add_argument("--amp", action="store_true", help="use the config's amp_dtype (default fp32)")
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     args.sizes = args.sizes if args.sizes is not None else DEFAULT_SIZES
     check_common_arguments(args)
@@ -275,4 +278,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)
