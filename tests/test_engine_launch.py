@@ -17,7 +17,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def make_tree(root):
     """A minimal project tree: the real launch scripts and CLIs plus configs/toy/tiny.py."""
     os.makedirs(root / "tools")
-    for name in ("train.sh", "train.py", "test.sh", "test.py"):
+    for name in ("train.sh", "train.py", "test.sh", "test.py", "launch_common.sh"):
         shutil.copy(os.path.join(REPO, "tools", name), root / "tools" / name)
     os.makedirs(root / "configs" / "toy")
     text = toy_config_text(save_path="unused").replace("save_path = 'unused'", "save_path = None")
@@ -119,3 +119,39 @@ def test_interpreter_defaults_to_project_venv_and_bad_args_fail(tmp_path):
         text=True,
     )
     assert bad.returncode == 2 and "-r must be true or false" in bad.stderr
+
+
+def test_usage_text_and_single_node_test_launch(tmp_path):
+    make_tree(tmp_path)
+    record = tmp_path / "args.txt"
+    fake_python(tmp_path / "fakepy", record)
+    # test.sh runs on one node: NNODES and the rest of the node layout are train.sh's alone.
+    env = env_for(PYTHON=str(tmp_path / "fakepy"), NNODES="2", MASTER_PORT="1234")
+    for script, first, last in (
+        ("train.sh", "#   sh tools/train.sh -d DATASET -c CONFIG", "# Interpreter: $PYTHON if set"),
+        ("test.sh", "#   sh tools/test.sh -d DATASET -n NAME", "# Interpreter: $PYTHON if set"),
+    ):
+        proc = subprocess.run(
+            ["sh", f"tools/{script}", "-h"], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        lines = proc.stderr.splitlines()
+        assert proc.returncode == 2 and lines[0].startswith(first) and lines[-1].startswith(last), proc.stderr
+        assert all(line.startswith("#") for line in lines), proc.stderr
+    os.makedirs(tmp_path / "exp" / "toy" / "r1" / "model")
+    (tmp_path / "exp" / "toy" / "r1" / "config.py").write_text("x = 1\n")
+    (tmp_path / "exp" / "toy" / "r1" / "model" / "model_best.pth").write_bytes(b"")
+    cmd = ["sh", "tools/test.sh", "-d", "toy", "-n", "r1", "-g", "2", "--", "--options", "y=2"]
+    subprocess.run(cmd, cwd=tmp_path, env=env, check=True, capture_output=True)
+    assert record.read_text().split("\n")[:-1] == [
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "tools/test.py",
+        "--config-file",
+        "exp/toy/r1/config.py",
+        "--options",
+        "save_path=exp/toy/r1",
+        "weight=exp/toy/r1/model/model_best.pth",
+        "--options",
+        "y=2",
+    ]

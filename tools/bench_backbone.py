@@ -27,6 +27,8 @@ from bench_common import (
     time_steps,
 )
 
+from pointcept.utils.errors import add_debug_argument, run_cli
+
 DEFAULT_CONFIG = os.path.join(ROOT, "configs/_base_/models/ptv3-base.py")
 DEFAULT_SIZES = [30000, 60000, 0]
 TABLE = Table(
@@ -106,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     add_common_arguments(parser, DEFAULT_CONFIG, f"points per case, 0 = whole scan (default {DEFAULT_SIZES})")
     parser.add_argument("--grid-size", type=float, default=0.05, help="voxel size in metres (default 0.05)")
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     args.sizes = args.sizes if args.sizes is not None else DEFAULT_SIZES
     check_common_arguments(args)
@@ -116,4 +119,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -149,12 +149,15 @@ def print_result(result: dict) -> None:
 
 def run_case(script: str, argv: list[str], env: dict | None = None) -> dict | str:
     """Run ``python script --case *argv`` in a fresh process with this checkout first on
-    ``PYTHONPATH``: the case's JSON result, or a failure message (exit code, last stderr line)."""
+    ``PYTHONPATH``: the case's JSON result, or a failure message (exit code, and the case's
+    one-line ``error: ...`` report of a user error, else its last stderr line)."""
     env = dict(os.environ if env is None else env)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH")) if p)
     proc = subprocess.run([sys.executable, script, "--case", *argv], capture_output=True, text=True, env=env)
     if proc.returncode != 0:
-        return f"failed (exit {proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}"
+        lines = proc.stderr.strip().splitlines()
+        reported = [line for line in lines if line.startswith("error: ")] or lines
+        return f"failed (exit {proc.returncode}): {reported[-1:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 

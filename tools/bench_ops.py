@@ -18,6 +18,7 @@ import torch
 
 import pointcept.ops as ops
 from pointcept.ops import reference
+from pointcept.utils.errors import add_debug_argument, run_cli
 from pointcept.utils.offsets import offset2batch
 
 
@@ -191,6 +192,7 @@ def main() -> None:
     parser.add_argument(
         "--device", choices=["cpu", "cuda"], default="cpu", help="where inputs live (default cpu)"
     )
+    add_debug_argument(parser)
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -216,4 +218,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

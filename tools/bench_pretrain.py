@@ -46,6 +46,8 @@ from bench_common import (
     time_steps,
 )
 
+from pointcept.utils.errors import add_debug_argument, run_cli
+
 DEFAULT_CONFIG = os.path.join(ROOT, "configs/semantic_kitti/pretrain-dos.py")
 DEFAULT_SIZES = [20000, 60000]
 BACKENDS = ("fused", "reference")
@@ -273,6 +275,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--device", choices=["cpu", "cuda"], default="cpu", help="where the step runs (default cpu)"
     )
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     if args.device == "cuda":
         import torch
@@ -292,4 +295,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

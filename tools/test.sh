@@ -11,43 +11,18 @@
 # Interpreter: $PYTHON if set, else .venv/bin/python if it exists, else python3.
 set -eu
 cd "$(dirname "$0")/.."
+. tools/launch_common.sh
 
-DATASET=""
-CONFIG=""
-NAME=""
-GPUS=1
 WEIGHT=model_best
-usage() {
-    sed -n '4,11p' "$0" >&2
-    exit 2
-}
-# A positive integer, else exit 2 naming the flag (before anything starts).
-check_count() {
-    case "$2" in
-    '' | *[!0-9]* | 0*)
-        echo "test.sh: $1 must be a positive integer, got '$2'" >&2
-        exit 2
-        ;;
-    esac
-}
 while getopts "d:c:n:g:w:h" opt; do
-    case "$opt" in
-    d) DATASET=$OPTARG ;;
-    c) CONFIG=$OPTARG ;;
-    n) NAME=$OPTARG ;;
-    g) GPUS=$OPTARG ;;
-    w) WEIGHT=$OPTARG ;;
-    *) usage ;;
-    esac
+    common_option "$opt"
 done
 shift $((OPTIND - 1))
 [ "${1:-}" = "--" ] && shift
 
 [ -n "$DATASET" ] && [ -n "$NAME" ] || usage
 check_count -g "$GPUS"
-if [ -z "${PYTHON:-}" ]; then
-    if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
-fi
+choose_python
 EXP_DIR="exp/$DATASET/$NAME"
 if [ -n "$CONFIG" ]; then CONFIG_FILE="configs/$DATASET/$CONFIG.py"; else CONFIG_FILE="$EXP_DIR/config.py"; fi
 WEIGHT_FILE="$EXP_DIR/model/$WEIGHT.pth"
@@ -58,8 +33,4 @@ for f in "$CONFIG_FILE" "$WEIGHT_FILE"; do
     fi
 done
 set -- --config-file "$CONFIG_FILE" --options "save_path=$EXP_DIR" "weight=$WEIGHT_FILE" "$@"
-export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}"
-if [ "$GPUS" -gt 1 ]; then
-    exec "$PYTHON" -m torch.distributed.run --nproc_per_node="$GPUS" tools/test.py "$@"
-fi
-exec "$PYTHON" tools/test.py "$@"
+launch tools/test.py "$@"

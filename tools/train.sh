@@ -15,37 +15,16 @@
 # Interpreter: $PYTHON if set, else .venv/bin/python if it exists, else python3.
 set -eu
 cd "$(dirname "$0")/.."
+. tools/launch_common.sh
 
-DATASET=""
-CONFIG=""
-NAME=""
-GPUS=1
 RESUME=false
 WEIGHT=""
-usage() {
-    sed -n '4,15p' "$0" >&2
-    exit 2
-}
-# A positive integer, else exit 2 naming the flag (before anything starts).
-check_count() {
-    case "$2" in
-    '' | *[!0-9]* | 0*)
-        echo "train.sh: $1 must be a positive integer, got '$2'" >&2
-        exit 2
-        ;;
-    esac
-}
 OVERWRITE=false
 while getopts "d:c:n:g:r:w:oh" opt; do
     case "$opt" in
-    d) DATASET=$OPTARG ;;
-    c) CONFIG=$OPTARG ;;
-    n) NAME=$OPTARG ;;
-    g) GPUS=$OPTARG ;;
     r) RESUME=$OPTARG ;;
-    w) WEIGHT=$OPTARG ;;
     o) OVERWRITE=true ;;
-    *) usage ;;
+    *) common_option "$opt" ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -53,11 +32,10 @@ shift $((OPTIND - 1))
 
 [ -n "$DATASET" ] && [ -n "$CONFIG" ] || usage
 check_count -g "$GPUS"
-check_count NNODES "${NNODES:-1}"
+NNODES=${NNODES:-1}
+check_count NNODES "$NNODES"
 NAME=${NAME:-$CONFIG}
-if [ -z "${PYTHON:-}" ]; then
-    if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
-fi
+choose_python
 EXP_DIR="exp/$DATASET/$NAME"
 CONFIG_FILE="configs/$DATASET/$CONFIG.py"
 case "$RESUME" in
@@ -86,13 +64,5 @@ mkdir -p "$EXP_DIR/model"
 [ -n "$WEIGHT" ] && set -- --options "weight=$WEIGHT" "$@"
 [ "$OVERWRITE" = true ] && set -- --options "overwrite=True" "$@"
 set -- --config-file "$CONFIG_FILE" --options "save_path=$EXP_DIR" "resume=$RESUME" "$@"
-export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}"
-NNODES=${NNODES:-1}
 echo "[train.sh] $CONFIG_FILE -> $EXP_DIR (processes per node: $GPUS, nodes: $NNODES, python: $PYTHON)"
-if [ "$GPUS" -gt 1 ] || [ "$NNODES" -gt 1 ]; then
-    exec "$PYTHON" -m torch.distributed.run \
-        --nnodes="$NNODES" --node_rank="${NODE_RANK:-0}" \
-        --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${MASTER_PORT:-29500}" \
-        --nproc_per_node="$GPUS" tools/train.py "$@"
-fi
-exec "$PYTHON" tools/train.py "$@"
+launch_on_nodes tools/train.py "$@"

@@ -8,7 +8,6 @@ from .checkpoint import (
     load_weights,
     save_checkpoint,
 )
-from .defaults import default_argument_parser, default_setup
 from .hooks import (
     HOOKS,
     CheckpointLoader,
@@ -21,6 +20,7 @@ from .hooks import (
 from .launch import init_distributed, select_device
 from .metrics import format_metrics_table, intersection_and_union, summarize
 from .optim import LAYER_ID, OPTIMIZERS, PrefixLayerId, build_optimizer
+from .run_setup import RunContext, default_argument_parser, default_setup, setup_run
 from .sampler import EvalBatchSampler, SeededCollate, SeededDataset, TrainBatchSampler
 from .scheduler import SCHEDULERS, CosineWarmupLR, OneCycleLR, build_scheduler, cosine_schedule
 from .step import train_step
@@ -36,6 +36,8 @@ __all__ = [
     "save_checkpoint",
     "default_argument_parser",
     "default_setup",
+    "RunContext",
+    "setup_run",
     "HOOKS",
     "CheckpointLoader",
     "CheckpointSaver",

@@ -8,7 +8,6 @@ points, and predicts the argmax of the summed probabilities for every point of t
 """
 
 import copy
-import importlib
 import json
 import math
 import os
@@ -17,14 +16,14 @@ import torch
 
 from pointcept.utils import comm
 from pointcept.utils.errors import UserError
-from pointcept.utils.logger import get_logger
 from pointcept.utils.registry import ConfigError, Registry
 from pointcept.utils.seed import derive_seed, seeded_rng
 
-from .amp import autocast, resolve_amp_dtype
+from .amp import autocast
 from .checkpoint import extract_state_dict, load_checkpoint, load_weights
-from .launch import init_distributed, select_device, to_device
+from .launch import to_device
 from .metrics import format_metrics_table, intersection_and_union, summarize
+from .run_setup import setup_run
 
 TESTERS = Registry("testers")
 
@@ -69,12 +68,8 @@ class SemSegTester:
         # The top-level key_map initialises training from another model (e.g. a DOS checkpoint);
         # the tester loads the trained model itself, so it takes its own (usually none).
         self.key_map = key_map
-        self.device = select_device(cfg.get("device"))
-        init_distributed(self.device)
-        self.logger = get_logger(log_file=os.path.join(cfg.save_path, "test.log"))
-        for name in cfg.get("custom_imports") or []:
-            importlib.import_module(name)
-        self.amp_dtype = resolve_amp_dtype(cfg.get("amp_dtype"), self.device)
+        run = setup_run(cfg, "test.log")
+        self.device, self.logger, self.amp_dtype = run.device, run.logger, run.amp_dtype
         self.model = model if model is not None else self.build_model()
         self.dataset = self.build_dataset()
 

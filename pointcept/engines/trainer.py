@@ -7,10 +7,7 @@ sampler over the training set. Evaluation and checkpointing are hooks keyed on `
 (``eval_interval``, ``save_interval``).
 """
 
-import importlib
 import math
-import os
-import secrets
 import time
 import weakref
 
@@ -19,16 +16,16 @@ from torch.nn.parallel import DistributedDataParallel
 
 from pointcept.utils import comm
 from pointcept.utils.config import config_int
-from pointcept.utils.logger import close_file_handlers, get_logger
+from pointcept.utils.logger import close_file_handlers
 from pointcept.utils.registry import ConfigError
 from pointcept.utils.seed import WorkerInit, derive_seed, set_seed
 
-from .amp import build_grad_scaler, resolve_amp_dtype
-from .defaults import TRAINING_STARTED
+from .amp import build_grad_scaler
 from .hooks.base import build_hooks
 from .label_check import LabelCheck
-from .launch import init_distributed, select_device
 from .optim import build_optimizer
+from .run_folder import TRAINING_STARTED
+from .run_setup import fill_seed, setup_run
 from .sampler import EvalBatchSampler, SeededCollate, SeededDataset, TrainBatchSampler
 from .scheduler import build_scheduler
 from .step import train_step
@@ -53,13 +50,11 @@ class Trainer:
         if missing:
             raise ConfigError(f"config is missing required key(s) {missing}")
         self.cfg = cfg
-        self.device = select_device(cfg.get("device"))
-        init_distributed(self.device)
-        self.rank, self.world_size = comm.get_rank(), comm.get_world_size()
+        run = setup_run(cfg, "train.log")
+        self.device, self.rank, self.world_size = run.device, run.rank, run.world_size
+        self.logger, self.amp_dtype = run.logger, run.amp_dtype
         self.save_path = cfg.save_path
-        self.logger = get_logger(log_file=os.path.join(self.save_path, "train.log"))
-        if cfg.get("seed") is None:
-            cfg.seed = comm.broadcast_object(secrets.randbelow(2**31))
+        fill_seed(cfg)
         # Integers are checked, not truncated: batch_size=1.7 is an error naming the key.
         self.seed = config_int(cfg, "seed")
         self.max_steps = config_int(cfg, "max_steps", minimum=1)
@@ -71,8 +66,6 @@ class Trainer:
         self.log_interval = config_int(cfg, "log_interval", 0, minimum=0) or 1
         self.clip_grad = cfg.get("clip_grad")
         self.logger.info(f"device {self.device}, world size {self.world_size}, seed {self.seed}")
-        for name in cfg.get("custom_imports") or []:
-            importlib.import_module(name)
         set_seed(derive_seed(self.seed, self.rank))
 
         self.model_without_ddp = self.build_model()
@@ -83,7 +76,6 @@ class Trainer:
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 find_unused_parameters=bool(cfg.get("find_unused_parameters", False)),
             )
-        self.amp_dtype = resolve_amp_dtype(cfg.get("amp_dtype"), self.device)
         self.scaler = build_grad_scaler(self.device, self.amp_dtype)
         self.train_loader, self.train_sampler = self.build_train_loader()
         self.val_loader = (

@@ -14,6 +14,7 @@ anything else keeps its traceback. A user error is:
 Every message names the file or the config key involved.
 """
 
+import argparse
 import errno
 import logging
 import os
@@ -83,6 +84,13 @@ def _log_to_files(message: str) -> None:
     for handler in logger.handlers:
         if isinstance(handler, logging.FileHandler):
             handler.handle(record)
+
+
+def add_debug_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``--debug`` flag that :func:`run_cli` looks for: show the traceback of user errors."""
+    parser.add_argument(
+        "--debug", action="store_true", help="show the Python traceback of configuration/data errors"
+    )
 
 
 def run_cli(main: Callable[[], object], argv: list[str] | None = None) -> None:

@@ -11,6 +11,7 @@ import argparse
 import logging
 
 from pointcept.datasets.preprocessing.nuscenes_info import write_nuscenes_infos
+from pointcept.utils.errors import add_debug_argument, run_cli
 
 
 def main() -> None:
@@ -26,6 +27,7 @@ def main() -> None:
     parser.add_argument(
         "--split-file", default=None, help="JSON split -> scene names (instead of nuscenes-devkit)"
     )
+    add_debug_argument(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     paths = write_nuscenes_infos(args.data_root, args.version, args.out_dir, args.max_sweeps, args.split_file)
@@ -34,4 +36,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

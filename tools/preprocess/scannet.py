@@ -12,6 +12,7 @@ import argparse
 import logging
 
 from pointcept.datasets.preprocessing.scannet import preprocess_scannet
+from pointcept.utils.errors import add_debug_argument, run_cli
 
 
 def parse_split(value: str) -> tuple[str, list[str]]:
@@ -36,6 +37,7 @@ def main() -> None:
     parser.add_argument(
         "--split", type=parse_split, action="append", required=True, help="NAME=FILE, repeatable"
     )
+    add_debug_argument(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     written = preprocess_scannet(args.raw_root, args.out_root, dict(args.split), args.label_table)
@@ -44,4 +46,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

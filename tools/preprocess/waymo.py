@@ -14,6 +14,7 @@ import logging
 import os
 
 from pointcept.datasets.preprocessing.waymo import convert_tfrecord
+from pointcept.utils.errors import add_debug_argument, run_cli
 
 
 def main() -> None:
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument(
         "--with-elongation", action="store_true", help="store elongation as a 2nd strength column"
     )
+    add_debug_argument(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     test_frames = None
@@ -53,4 +55,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -1,35 +1,18 @@
-"""Command-line parsing and run setup shared by ``tools/train.py`` and ``tools/test.py``."""
+"""What a run leaves in its ``save_path``, and the rule that a new run never silently replaces it.
 
-import argparse
+A folder holds a run when it has checkpoints (``model/*.pth``) or a ``train.log`` in which training
+started (the trainer logs :data:`TRAINING_STARTED` at its first step). ``resume=True`` continues
+that run; ``overwrite=True`` deletes exactly the files a run writes (``_RUN_FILES``, ``_RUN_DIRS``);
+otherwise starting a run there raises :class:`RunExistsError`.
+"""
+
 import glob
 import os
-import secrets
 import shutil
 
-from pointcept.utils import comm
-from pointcept.utils.config import Config, load_config
+from pointcept.utils.config import Config
 from pointcept.utils.errors import UserError
-from pointcept.utils.logger import get_logger
 from pointcept.utils.registry import ConfigError
-
-from .launch import init_distributed, select_device
-
-
-def default_argument_parser(description: str = "") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--config-file", required=True, help="path to a python config file")
-    parser.add_argument(
-        "--options",
-        nargs="+",
-        action="extend",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config overrides, e.g. save_path=exp/x batch_size=4 optimizer.lr=1e-3 (may be repeated)",
-    )
-    parser.add_argument(
-        "--debug", action="store_true", help="show the Python traceback of configuration/data errors"
-    )
-    return parser
 
 
 class RunExistsError(UserError):
@@ -95,43 +78,3 @@ def prepare_run_dir(cfg: Config) -> str | None:
         "Resume it with train.sh -r true (--options resume=True), or replace it with train.sh -o "
         "(--options overwrite=True); or pick another experiment name (-n)."
     )
-
-
-def default_setup(args: argparse.Namespace, snapshot: bool = True) -> Config:
-    """Load the config, join the process group, fix the seed and prepare ``save_path``.
-
-    A ``seed`` of None is replaced by a random one chosen on rank 0 and shared with all ranks; the
-    merged config (with that seed) is written to ``<save_path>/config.py`` on rank 0 when
-    ``snapshot`` is set (training), unless resuming into a directory that already has one.
-    Training into a ``save_path`` that holds a run needs ``resume`` or ``overwrite`` (see
-    :func:`prepare_run_dir`); the decision is made on rank 0 and applies to every rank.
-    """
-    cfg = load_config(args.config_file, args.options)
-    if not cfg.get("save_path"):
-        raise ConfigError(f"{args.config_file}: save_path is not set (pass --options save_path=DIR)")
-    init_distributed(select_device(cfg.get("device")))
-    if cfg.get("seed") is None:
-        cfg.seed = comm.broadcast_object(secrets.randbelow(2**31))
-    if snapshot:
-        outcome: tuple[str, str | None] = ("ok", None)
-        if comm.is_main_process():
-            try:
-                outcome = ("ok", prepare_run_dir(cfg))
-            except UserError as e:
-                outcome = (type(e).__name__, str(e))
-        kind, note = comm.broadcast_object(outcome)
-        if kind != "ok":
-            raise (ConfigError if kind == "ConfigError" else RunExistsError)(note)
-        if note:
-            get_logger().warning(note)
-        # An instruction for this launch, not a property of the run: `-r true` later reads the
-        # snapshot and must not find it.
-        cfg.pop("overwrite", None)
-    if comm.is_main_process():
-        os.makedirs(os.path.join(cfg.save_path, "model"), exist_ok=True)
-        snapshot_path = os.path.join(cfg.save_path, "config.py")
-        if snapshot and not (cfg.get("resume") and os.path.exists(snapshot_path)):
-            with open(snapshot_path, "w") as f:
-                f.write(cfg.pretty_text())
-    comm.barrier()
-    return cfg
