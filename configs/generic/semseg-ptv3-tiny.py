@@ -27,42 +27,22 @@ _train_transform = [
     dict(type="ToTensor"),
     dict(type="Collect", keys=("coord", "grid_coord", "segment"), feat_keys=_feat_keys),
 ]
-_eval_transform = [
-    dict(type="GridSample", grid_size=_grid_size, mode="train", return_grid_coord=True),
-    dict(type="ToTensor"),
-    dict(type="Collect", keys=("coord", "grid_coord", "segment"), feat_keys=_feat_keys),
-]
+# Validation and test read the scenes whole: no random augmentation, no crop.
+_eval_transform = [t for t in _train_transform if t["type"].startswith(("GridSample", "ToTensor", "Collect"))]
+_dataset = dict(type="GenericNpyDataset", data_root=_data_root, num_classes=_num_classes)
+_test_voxelize = dict(type="GridSample", grid_size=_grid_size, mode="test", return_grid_coord=True)
+_test_collect = dict(type="Collect", keys=("coord", "grid_coord", "index"), feat_keys=_feat_keys)
 data = dict(
     num_classes=_num_classes,
     ignore_index=-1,
-    train=dict(
-        type="GenericNpyDataset",
-        data_root=_data_root,
-        split="train",
-        num_classes=_num_classes,
-        transform=_train_transform,
-    ),
-    val=dict(
-        type="GenericNpyDataset",
-        data_root=_data_root,
-        split="val",
-        num_classes=_num_classes,
-        transform=_eval_transform,
-    ),
+    train=dict(_dataset, split="train", transform=_train_transform),
+    val=dict(_dataset, split="val", transform=_eval_transform),
     test=dict(
-        type="GenericNpyDataset",
-        data_root=_data_root,
+        _dataset,
         split="val",
-        num_classes=_num_classes,
         transform=[],
         test_mode=True,
-        test_cfg=dict(
-            voxelize=dict(type="GridSample", grid_size=_grid_size, mode="test", return_grid_coord=True),
-            post_transform=[
-                dict(type="ToTensor"),
-                dict(type="Collect", keys=("coord", "grid_coord", "index"), feat_keys=_feat_keys),
-            ],
-        ),
+        test_cfg=dict(voxelize=_test_voxelize, post_transform=[dict(type="ToTensor"), _test_collect]),
     ),
 )
 
