@@ -270,3 +270,15 @@ def test_mask_token_ft_loads_without_the_token():
     model = build_model(cfg["model"])
     missing, unexpected = load_weights(model, _checkpoint("naive"), cfg["key_map"], strict=True)
     assert missing == [] and unexpected == []
+
+
+@pytest.mark.parametrize("name", ["sonata", "observable", "regression"])
+def test_inspect_gives_softmaps_for_every_preset(name):
+    """tools/vis_prototypes.py reads DOS softmaps whatever the preset's own target is."""
+    model = build(name).eval()
+    out = model.inspect(tiny_batch()["view1"], tau_t=0.05, mask_size=0.625, mask_ratio=0.5)
+    num_prototypes = model.prior.numel()
+    assert out["target"].shape[1] == num_prototypes
+    # Every column is a distribution over the cells of each of the two clouds.
+    torch.testing.assert_close(out["target"].sum(0), torch.full((num_prototypes,), 2.0))
+    assert out["student_softmap"].shape[1] == num_prototypes

@@ -244,15 +244,15 @@ class DOS(nn.Module):
             dict with ``keep`` (Tensor[N] bool, observable points), ``teacher_cell`` (Tensor[N]
             int64, teacher cell of every point), ``teacher_logits`` (Tensor[M_t, K]),
             ``student_cell`` (Tensor[N] int64, student cell of every point, -1 where masked),
-            ``target`` (Tensor[M_s, K], the same-view Zipf-Sinkhorn target at the student cells,
-            columns sum to 1 per cloud) and ``student_softmap`` (Tensor[M_s, K], softmax over the
+            ``target`` (Tensor[M_s, K], the same-view Zipf-Sinkhorn softmaps at the student cells,
+            columns sum to 1 per cloud; with ``mask_jitter``, only cells the teacher also has) and ``student_softmap`` (Tensor[M_s, K], softmax over the
             student cells of each cloud).
         """
         teacher = self._encode(self.teacher, view)
         keep = block_mask(view["origin_coord"], view["offset"], mask_size, mask_ratio)
         student = self._encode(self.student, view, keep)
-        # Every student cell has a same-view teacher cell, so the term's target covers all of them.
-        target = self._term(student, teacher, tau_t, same_view=True).target
+        # DOS's softmap target, whatever the model's target (the teacher's view of the student cells).
+        target = self._term(student, teacher, tau_t, same_view=True, target="softmap").target
         softmap = segment_log_softmax(student.logits / self.tau_s, student.batch, student.num_clouds).exp()
         student_cell = torch.full_like(keep, -1, dtype=torch.long)
         if self.observable_only:
@@ -278,21 +278,12 @@ class DOS(nn.Module):
         inputs, origin = masked_input(view, keep, self.observable_only, self.mask_jitter, self.grid_size)
         return encode_cells(network, inputs, origin, self.distill_level, embed)
 
-    def _term(self, student: Cells, teacher: Cells, tau_t: float, same_view: bool) -> Term:
-        """Distil the teacher into the student at the student cells matched to teacher cells."""
+    def _term(self, student: Cells, teacher: Cells, tau_t: float, same_view: bool, target: str = "") -> Term:
+        """Distil the teacher into the student at the matched student cells (``target`` overrides
+        the model's target, with a per-cloud Sinkhorn)."""
         index = match_cells(student, teacher, same_view, self.match_radius, self.mask_jitter > 0)
-        if self.target == "regression":
+        if (target or self.target) == "regression":
             return regression_term(student.embed, student.batch, student.num_clouds, teacher.embed, index)
-        return distill_term(
-            student.logits,
-            student.batch,
-            student.num_clouds,
-            teacher.logits,
-            index,
-            self.prior,
-            self.tau_s,
-            tau_t,
-            self.sinkhorn_iters,
-            self.target,
-            self.sinkhorn_scope,
-        )
+        scope = "cloud" if target else self.sinkhorn_scope
+        args = (student.logits, student.batch, student.num_clouds, teacher.logits, index, self.prior)
+        return distill_term(*args, self.tau_s, tau_t, self.sinkhorn_iters, target or self.target, scope)
