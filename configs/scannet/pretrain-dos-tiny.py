@@ -14,7 +14,8 @@ model = dict(
     backbone=dict(in_channels=9),
     match_radius=_grid_size * 2**_distill_level,
 )
-# As ./pretrain-dos.py, with the demo's crop size and neither tilt nor jitter.
+# As ./pretrain-dos.py, with the demo's crop size and neither tilt nor jitter (colour augmentation
+# kept, drawn per view).
 data = dict(
     train=dict(
         data_root="data/scannet_tiny",
@@ -28,6 +29,9 @@ data = dict(
                     dict(type="RandomRotate", angle=(-1, 1), axis="z", center=(0, 0, 0), p=0.8),
                     dict(type="RandomScale", scale=(0.9, 1.1)),
                     dict(type="RandomFlip", p=0.5),
+                    dict(type="ChromaticAutoContrast", p=0.2),
+                    dict(type="ChromaticTranslation", p=0.95, ratio=0.05),
+                    dict(type="ChromaticJitter", p=0.95, std=0.05),
                 ],
                 max_points=8000,
             ),

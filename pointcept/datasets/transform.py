@@ -364,6 +364,80 @@ class RandomJitter(_Transform):
         return data
 
 
+def _check_probability(name: str, p: float) -> float:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name}: p must be in [0, 1], got {p}")
+    return float(p)
+
+
+@TRANSFORMS.register_module()
+class ChromaticAutoContrast(_Transform):
+    """With probability ``p``, blend ``color`` (N,3 in [0, 1]) with its per-channel min-max stretch.
+
+    ``color = (1 - b) * color + b * (color - lo) / (hi - lo)``, ``lo``/``hi`` the per-channel extremes
+    of the sample, ``b = blend_factor`` or ``U(0, 1)`` when None; channels with ``hi == lo`` are left
+    alone. Samples without ``color`` pass through.
+    """
+
+    def __init__(self, p: float = 0.2, blend_factor: float | None = None):
+        self.p = _check_probability("ChromaticAutoContrast", p)
+        if blend_factor is not None and not 0.0 <= blend_factor <= 1.0:
+            raise ValueError(f"ChromaticAutoContrast: blend_factor must be in [0, 1], got {blend_factor}")
+        self.blend_factor = blend_factor
+
+    def __call__(self, data: dict) -> dict:
+        rng = _rng()
+        if "color" not in data or len(data["color"]) == 0 or rng.random() >= self.p:
+            return data
+        color = data["color"].astype(np.float32)
+        lo, hi = color.min(0), color.max(0)
+        span = hi - lo
+        stretched = np.where(span > 0, (color - lo) / np.where(span > 0, span, 1.0), color)
+        blend = rng.random() if self.blend_factor is None else self.blend_factor
+        data["color"] = np.clip((1 - blend) * color + blend * stretched, 0.0, 1.0).astype(np.float32)
+        return data
+
+
+@TRANSFORMS.register_module()
+class ChromaticTranslation(_Transform):
+    """With probability ``p``, add one offset ``U(-ratio, ratio)`` per channel to ``color`` (in [0, 1]),
+    clipped to [0, 1] (Pointcept's ``ChromaticTranslation`` on 0..1 colours)."""
+
+    def __init__(self, p: float = 0.95, ratio: float = 0.05):
+        self.p = _check_probability("ChromaticTranslation", p)
+        if ratio < 0:
+            raise ValueError(f"ChromaticTranslation: ratio must be >= 0, got {ratio}")
+        self.ratio = float(ratio)
+
+    def __call__(self, data: dict) -> dict:
+        rng = _rng()
+        if "color" not in data or rng.random() >= self.p:
+            return data
+        shift = rng.uniform(-self.ratio, self.ratio, size=3)
+        data["color"] = np.clip(data["color"] + shift, 0.0, 1.0).astype(np.float32)
+        return data
+
+
+@TRANSFORMS.register_module()
+class ChromaticJitter(_Transform):
+    """With probability ``p``, add per-point Gaussian noise ``N(0, std^2)`` to every channel of
+    ``color`` (in [0, 1]), clipped to [0, 1]."""
+
+    def __init__(self, p: float = 0.95, std: float = 0.05):
+        self.p = _check_probability("ChromaticJitter", p)
+        if std < 0:
+            raise ValueError(f"ChromaticJitter: std must be >= 0, got {std}")
+        self.std = float(std)
+
+    def __call__(self, data: dict) -> dict:
+        rng = _rng()
+        if "color" not in data or rng.random() >= self.p:
+            return data
+        noise = rng.standard_normal(data["color"].shape) * self.std
+        data["color"] = np.clip(data["color"] + noise, 0.0, 1.0).astype(np.float32)
+        return data
+
+
 @TRANSFORMS.register_module()
 class CenterShift(_Transform):
     """Move the bounding-box centre of x, y to 0 and, if ``apply_z``, the lowest z to 0 (boxes follow)."""

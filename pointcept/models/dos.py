@@ -6,8 +6,9 @@ prototypes. For every prototype the student softmap is a softmax over the observ
 cloud; the teacher target is Zipf-Sinkhorn of the teacher logits over exactly the same cells. The
 loss is ``(1/K) sum_k KL(target_k || student_k)`` per cloud, with a same-view term (cells matched by
 key) and a cross-view term (cells matched by nearest neighbour on pre-augmentation coordinates).
-See docs/method.md for the specification and the ``target`` / ``alpha`` / ``observable_only``
-switches that turn it into its baselines.
+See docs/method.md for the specification and the switches (``target``, ``alpha``,
+``observable_only``, ``mask_jitter``, ``sinkhorn_scope``) that turn it into the baselines of the
+paper's ablation chain (configs/semantic_kitti/ablation/).
 """
 
 import copy
@@ -18,8 +19,8 @@ from torch import nn
 from pointcept.models.builder import MODELS, build_model
 from pointcept.models.dos_cells import Cells, encode_cells, match_cells
 from pointcept.models.dos_head import DOSHead
-from pointcept.models.dos_loss import Term, distill_term, segment_log_softmax
-from pointcept.models.masking import backbone_input, block_mask, check_mask_args, masked_input
+from pointcept.models.dos_loss import Term, check_target, distill_term, regression_term, segment_log_softmax
+from pointcept.models.masking import backbone_input, block_mask, check_jitter, check_mask_args, masked_input
 from pointcept.ops import zipf_prior
 
 
@@ -45,14 +46,21 @@ class DOS(nn.Module):
         tau_s (float): student temperature.
         alpha (float): Zipf exponent of the prototype-usage prior (0 = uniform Sinkhorn).
         sinkhorn_iters (int): Sinkhorn iterations T.
-        target (str): ``"softmap"`` (DOS: per prototype, a distribution over points) or
+        target (str): ``"softmap"`` (DOS: per prototype, a distribution over points),
             ``"assignment"`` (SwAV/Sonata: per point, a distribution over prototypes; the Sinkhorn
-            plan is renormalised per point and the loss is cross-entropy).
+            plan is renormalised per point and the loss is cross-entropy) or ``"regression"``
+            (``1 - cos`` between the student's and the teacher's head embeddings at matched cells;
+            prototypes and Sinkhorn take no part in the loss).
         observable_only (bool): True (DOS) removes masked points from the student input. False
             (Sonata-style) gives the student the full view with ``mask`` set, which the backbone
-            must handle with ``mask_token=True`` (masked points keep their coordinates; unlike
-            Sonata there is no coordinate jitter). The student's cells are then all cells of the
+            must handle with ``mask_token=True``. The student's cells are then all cells of the
             view, so both terms run over masked and visible cells alike.
+        mask_jitter (float): Sonata's token jitter, with ``observable_only=False`` only: sigma of
+            the clipped Gaussian noise added to the masked points' coordinates before the student
+            (``masking.jitter_masked``; they are re-voxelised with ``grid_size``). 0 = none.
+        grid_size (float | None): input voxel size, required when ``mask_jitter > 0``.
+        sinkhorn_scope (str): ``"cloud"`` (one Sinkhorn per cloud) or ``"batch"`` (one over all
+            cells of the batch, as Sonata does; assignment targets only).
         view_keys (tuple[str, str]): keys of the two views in the batch.
     """
 
@@ -71,11 +79,14 @@ class DOS(nn.Module):
         sinkhorn_iters: int = 3,
         target: str = "softmap",
         observable_only: bool = True,
+        mask_jitter: float = 0.0,
+        grid_size: float | None = None,
+        sinkhorn_scope: str = "cloud",
         view_keys: tuple[str, str] = ("view1", "view2"),
     ):
         super().__init__()
-        if target not in ("softmap", "assignment"):
-            raise ValueError(f"DOS: target must be 'softmap' or 'assignment', got {target!r}")
+        check_target(target, sinkhorn_scope, "DOS: ")
+        check_jitter(mask_jitter, observable_only, grid_size, "DOS: ")
         if alpha < 0:
             raise ValueError(f"DOS: alpha must be >= 0, got {alpha}")
         if distill_level < 0:
@@ -91,6 +102,7 @@ class DOS(nn.Module):
         self.sinkhorn_iters = int(sinkhorn_iters)
         self.target = target
         self.observable_only = observable_only
+        self.mask_jitter, self.grid_size, self.sinkhorn_scope = float(mask_jitter), grid_size, sinkhorn_scope
         self.view_keys = tuple(view_keys)
 
         student_backbone = build_model(backbone)
@@ -232,15 +244,15 @@ class DOS(nn.Module):
             dict with ``keep`` (Tensor[N] bool, observable points), ``teacher_cell`` (Tensor[N]
             int64, teacher cell of every point), ``teacher_logits`` (Tensor[M_t, K]),
             ``student_cell`` (Tensor[N] int64, student cell of every point, -1 where masked),
-            ``target`` (Tensor[M_s, K], the same-view Zipf-Sinkhorn target at the student cells,
-            columns sum to 1 per cloud) and ``student_softmap`` (Tensor[M_s, K], softmax over the
+            ``target`` (Tensor[M_s, K], the same-view Zipf-Sinkhorn softmaps at the student cells,
+            columns sum to 1 per cloud; with ``mask_jitter``, only cells the teacher also has) and ``student_softmap`` (Tensor[M_s, K], softmax over the
             student cells of each cloud).
         """
         teacher = self._encode(self.teacher, view)
         keep = block_mask(view["origin_coord"], view["offset"], mask_size, mask_ratio)
         student = self._encode(self.student, view, keep)
-        # Every student cell has a same-view teacher cell, so the term's target covers all of them.
-        target = self._term(student, teacher, tau_t, same_view=True).target
+        # DOS's softmap target, whatever the model's target (the teacher's view of the student cells).
+        target = self._term(student, teacher, tau_t, same_view=True, target="softmap").target
         softmap = segment_log_softmax(student.logits / self.tau_s, student.batch, student.num_clouds).exp()
         student_cell = torch.full_like(keep, -1, dtype=torch.long)
         if self.observable_only:
@@ -258,23 +270,20 @@ class DOS(nn.Module):
 
     def _encode(self, network: nn.ModuleDict, view: dict, keep: torch.Tensor | None = None) -> Cells:
         """Cells of ``network`` on the whole ``view`` (``keep=None``) or on the student input under ``keep``."""
+        embed = self.target == "regression"
         if keep is None:
-            return encode_cells(network, backbone_input(view), view["origin_coord"], self.distill_level)
-        inputs, origin = masked_input(view, keep, remove=self.observable_only)
-        return encode_cells(network, inputs, origin, self.distill_level)
+            return encode_cells(
+                network, backbone_input(view), view["origin_coord"], self.distill_level, embed
+            )
+        inputs, origin = masked_input(view, keep, self.observable_only, self.mask_jitter, self.grid_size)
+        return encode_cells(network, inputs, origin, self.distill_level, embed)
 
-    def _term(self, student: Cells, teacher: Cells, tau_t: float, same_view: bool) -> Term:
-        """Distil the teacher into the student at the student cells matched to teacher cells."""
-        index = match_cells(student, teacher, same_view, self.match_radius)
-        return distill_term(
-            student.logits,
-            student.batch,
-            student.num_clouds,
-            teacher.logits,
-            index,
-            self.prior,
-            self.tau_s,
-            tau_t,
-            self.sinkhorn_iters,
-            self.target,
-        )
+    def _term(self, student: Cells, teacher: Cells, tau_t: float, same_view: bool, target: str = "") -> Term:
+        """Distil the teacher into the student at the matched student cells (``target`` overrides
+        the model's target, with a per-cloud Sinkhorn)."""
+        index = match_cells(student, teacher, same_view, self.match_radius, self.mask_jitter > 0)
+        if (target or self.target) == "regression":
+            return regression_term(student.embed, student.batch, student.num_clouds, teacher.embed, index)
+        scope = "cloud" if target else self.sinkhorn_scope
+        args = (student.logits, student.batch, student.num_clouds, teacher.logits, index, self.prior)
+        return distill_term(*args, self.tau_s, tau_t, self.sinkhorn_iters, target or self.target, scope)

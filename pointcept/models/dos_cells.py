@@ -19,6 +19,7 @@ class Cells(NamedTuple):
     """Features of one network on one view at the distillation level (M cells)."""
 
     logits: torch.Tensor  # (M, K) float32 cosines with the prototypes
+    embed: torch.Tensor | None  # (M, E) float32 unit embeddings (the head's projection), if asked
     batch: torch.Tensor  # (M,) int64
     grid_coord: torch.Tensor  # (M, 3) int64, in distillation-level units
     origin_coord: torch.Tensor  # (M, 3) float, mean pre-augmentation coordinate of the cell
@@ -27,14 +28,19 @@ class Cells(NamedTuple):
 
 
 def encode_cells(
-    network: nn.ModuleDict, inputs: dict, origin_coord: torch.Tensor, distill_level: int
+    network: nn.ModuleDict,
+    inputs: dict,
+    origin_coord: torch.Tensor,
+    distill_level: int,
+    with_embed: bool = False,
 ) -> Cells:
     """Run ``network["backbone"]`` and ``network["head"]`` on ``inputs`` and read its cells.
 
     ``origin_coord`` (Tensor[N_in, 3], one row per input row) is averaged over the input rows of
     every cell, here and only here. The backbone is not given ``origin_coord``: PTv3's grid
     pooling would average it level by level (a mean of child means), which differs from the
-    per-point mean used for the cross-view match.
+    per-point mean used for the cross-view match. ``with_embed`` also keeps the head's unit
+    embeddings (feature regression needs them), otherwise ``embed`` is None.
     """
     num_points = inputs["coord"].shape[0]
     num_clouds = inputs["offset"].numel()
@@ -43,9 +49,11 @@ def encode_cells(
     num_cells = point["feat"].shape[0]
     count = torch.bincount(cell, minlength=num_cells).clamp_min(1)
     origin_sum = origin_coord.new_zeros((num_cells, 3)).index_add(0, cell, origin_coord)
-    logits = network["head"](point["feat"]).float()
+    head = network["head"]
+    embed = head.embed(point["feat"]) if with_embed else None
     return Cells(
-        logits=logits,
+        logits=head(point["feat"]) if embed is None else head.logits(embed),
+        embed=embed,
         batch=offset2batch(point["offset"]),
         grid_coord=point["grid_coord"],
         origin_coord=origin_sum / count[:, None],
@@ -54,17 +62,23 @@ def encode_cells(
     )
 
 
-def match_cells(student: Cells, teacher: Cells, same_view: bool, radius: float) -> torch.Tensor:
+def match_cells(
+    student: Cells, teacher: Cells, same_view: bool, radius: float, allow_missing: bool = False
+) -> torch.Tensor:
     """Teacher cell of every student cell (Tensor[M_s] int64, -1 where none lies within ``radius``).
 
-    Same view: by (cloud, grid cell) key; every student cell must exist in the teacher. Other view:
-    nearest neighbour on ``origin_coord`` within ``radius``, cloud by cloud.
+    Same view: by (cloud, grid cell) key; every student cell must exist in the teacher unless
+    ``allow_missing`` (mask-token jitter moves masked points into voxels the teacher may not have;
+    those cells get -1). Other view: nearest neighbour on ``origin_coord`` within ``radius``, cloud
+    by cloud.
     """
     if same_view:
         index = match_by_key(student.batch, student.grid_coord, teacher.batch, teacher.grid_coord)
         # grid_coord is computed once per view before masking, so every student cell exists
         # in the teacher's (full-view) hierarchy under the same key.
-        assert bool((index >= 0).all()), "student cell missing from the teacher of the same view"
+        assert allow_missing or bool((index >= 0).all()), (
+            "student cell missing from the teacher of the same view"
+        )
         return index
     index, _ = nearest_neighbor(
         student.origin_coord, student.batch, teacher.origin_coord, teacher.batch, radius

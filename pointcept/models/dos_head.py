@@ -11,7 +11,7 @@ class DOSHead(nn.Module):
     ``Linear(in, hidden) -> GELU -> Linear(hidden, embed)``, L2-normalised, then the cosine with
     ``num_prototypes`` learnable unit vectors. Normalising the prototype rows in ``forward`` is
     weight normalisation with the gain frozen at 1, so every logit lies in [-1, 1] and the
-    temperatures alone set the sharpness.
+    temperatures alone set the sharpness. Logits are float32 even under autocast.
 
     Args:
         in_channels (int): channels of the up-cast backbone features.
@@ -55,10 +55,26 @@ class DOSHead(nn.Module):
     def num_prototypes(self) -> int:
         return self.prototypes.shape[0]
 
+    def embed(self, feat: torch.Tensor) -> torch.Tensor:
+        """feat (Tensor[M, in_channels]) -> unit embedding (Tensor[M, embed_channels] float32).
+
+        The MLP runs under whatever autocast is active; the normalisation runs in float32 with
+        autocast disabled, so the embedding is a unit vector to fp32 precision.
+        """
+        hidden = self.mlp(feat)
+        with torch.autocast(device_type=hidden.device.type, enabled=False):
+            return F.normalize(hidden.float(), dim=-1, eps=1e-12)
+
+    def logits(self, embed: torch.Tensor) -> torch.Tensor:
+        """Unit embedding (Tensor[M, E]) -> cosine logits (Tensor[M, K] float32) in [-1, 1].
+
+        Normalisation and matmul run in float32 with autocast disabled: in bf16 the cosines would
+        carry ~3 significant digits, which ``exp(z / tau_t)`` with ``tau_t = 0.04`` amplifies.
+        """
+        with torch.autocast(device_type=embed.device.type, enabled=False):
+            prototypes = F.normalize(self.prototypes.float(), dim=-1, eps=1e-12)
+            return embed.float() @ prototypes.t()
+
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
-        """feat (Tensor[M, in_channels]) -> cosine logits (Tensor[M, K]) in [-1, 1]."""
-        # fp16 cannot represent 1e-12; a larger floor keeps the normalisation finite under autocast.
-        eps = 1e-6 if feat.dtype == torch.float16 else 1e-12
-        embed = F.normalize(self.mlp(feat), dim=-1, eps=eps)
-        prototypes = F.normalize(self.prototypes, dim=-1, eps=eps)
-        return embed @ prototypes.to(embed.dtype).t()
+        """feat (Tensor[M, in_channels]) -> cosine logits (Tensor[M, K] float32) in [-1, 1]."""
+        return self.logits(self.embed(feat))

@@ -2,7 +2,8 @@
 
 Rows are cells at the distillation level, grouped into clouds by a ``batch`` vector; every
 normalisation (softmax over points, Sinkhorn marginals, loss averaging) runs within one cloud, so a
-cloud's loss never depends on the other clouds of the batch.
+cloud's loss never depends on the other clouds of the batch; the one exception is the Sonata
+baseline's ``scope="batch"`` Sinkhorn, whose marginals span all cells of the batch.
 """
 
 from typing import NamedTuple
@@ -74,6 +75,21 @@ def assignment_ce(
     return total / count
 
 
+TARGETS = ("softmap", "assignment", "regression")
+SINKHORN_SCOPES = ("cloud", "batch")
+
+
+def check_target(target: str, scope: str = "cloud", prefix: str = "") -> None:
+    """Raise ValueError unless ``target`` is in TARGETS and ``scope`` in SINKHORN_SCOPES, with
+    ``"batch"`` only for assignment targets (a softmap is a distribution over one cloud's cells)."""
+    if target not in TARGETS:
+        raise ValueError(f"{prefix}target must be one of {TARGETS}, got {target!r}")
+    if scope not in SINKHORN_SCOPES or (scope == "batch" and target != "assignment"):
+        raise ValueError(
+            f"{prefix}sinkhorn_scope must be 'cloud', or 'batch' with target 'assignment'; got {scope!r}"
+        )
+
+
 class Term(NamedTuple):
     """One distillation term (same-view or cross-view) of one view."""
 
@@ -95,6 +111,7 @@ def distill_term(
     tau_t: float,
     sinkhorn_iters: int,
     target: str = "softmap",
+    scope: str = "cloud",
 ) -> Term:
     """Distil the teacher's targets into the student at the student cells matched to a teacher cell.
 
@@ -111,13 +128,19 @@ def distill_term(
         sinkhorn_iters (int): Sinkhorn iterations T.
         target (str): ``"softmap"`` (KL between per-prototype distributions over cells) or
             ``"assignment"`` (cross-entropy with per-cell distributions over prototypes).
+        scope (str): ``"cloud"`` runs one Sinkhorn per cloud; ``"batch"`` (Sonata, assignment
+            targets only) one Sinkhorn over all matched cells of the batch (a single offset), so
+            ``q[:, k]`` is then a distribution over the batch's cells.
 
     Returns:
         Term; ``loss`` is differentiable in ``student_logits``.
     """
+    check_target(target, scope, "distill_term: ")
+    if target == "regression":
+        raise ValueError("distill_term: regression has no Sinkhorn target; use regression_term")
     hit = index >= 0
     batch = batch[hit]
-    offset = batch2offset(batch, num_clouds)
+    offset = batch2offset(batch, num_clouds) if scope == "cloud" else batch.new_tensor([batch.numel()])
     teacher_logits = teacher_logits[index[hit]] / tau_t
     softmaps, row_error = zipf_sinkhorn(
         teacher_logits, offset, prior=prior, n_iter=sinkhorn_iters, return_error=True
@@ -135,9 +158,46 @@ def distill_term(
     num_valid = valid.sum().clamp_min(1)
     loss = (per_cloud * valid).sum() / num_valid
     with torch.no_grad():
+        # Entropy of the column distributions over each cloud's cells (for scope "batch" the
+        # columns span the batch, so this is per cloud of a batch-wide softmap).
         entropy = -torch.special.xlogy(softmaps, softmaps)
         entropy = entropy.new_zeros((num_clouds, softmaps.shape[1])).index_add(0, batch, entropy)
         entropy = (entropy.mean(1) * valid).sum() / num_valid
         matched = hit.float().mean() if hit.numel() else hit.new_zeros((), dtype=torch.float)
         row_error = row_error.max() if row_error.numel() else entropy.new_zeros(())
     return Term(loss=loss, row_error=row_error, entropy=entropy, matched=matched, target=softmaps)
+
+
+def regression_term(
+    student_embed: torch.Tensor,
+    batch: torch.Tensor,
+    num_clouds: int,
+    teacher_embed: torch.Tensor,
+    index: torch.Tensor,
+) -> Term:
+    """Cosine feature regression at the matched cells: no prototypes, no Sinkhorn.
+
+    Per cloud, the mean over matched student cells of ``1 - cos(student_embed, teacher_embed)``
+    (both are the head's unit projections), averaged over clouds with at least one matched cell.
+
+    Args:
+        student_embed (Tensor[M, E] float): student unit embeddings.
+        batch (Tensor[M] int64), num_clouds (int): cloud of every student cell, and B.
+        teacher_embed (Tensor[M_t, E] float): teacher unit embeddings (no gradient needed).
+        index (Tensor[M] int64): teacher row matched to every student cell, -1 for none.
+
+    Returns:
+        Term with ``row_error`` and ``entropy`` 0 (there is no Sinkhorn) and ``target`` the matched
+        teacher embeddings (Tensor[M_hit, E]).
+    """
+    hit = index >= 0
+    batch = batch[hit]
+    target = teacher_embed[index[hit]].detach()
+    pointwise = 1.0 - (student_embed[hit] * target).sum(1)
+    count = torch.bincount(batch, minlength=num_clouds)
+    per_cloud = pointwise.new_zeros(num_clouds).index_add(0, batch, pointwise) / count.clamp_min(1)
+    valid = count > 0
+    loss = (per_cloud * valid).sum() / valid.sum().clamp_min(1)
+    zero = loss.new_zeros(()).detach()
+    matched = hit.float().mean() if hit.numel() else zero
+    return Term(loss=loss, row_error=zero, entropy=zero, matched=matched, target=target)

@@ -15,6 +15,20 @@ def check_mask_args(mask_size: float, mask_ratio: float, prefix: str = "") -> No
         raise ValueError(f"{prefix}mask_ratio must be in [0, 1), got {mask_ratio}")
 
 
+def check_jitter(
+    mask_jitter: float, observable_only: bool, grid_size: float | None, prefix: str = ""
+) -> None:
+    """Raise ValueError unless ``mask_jitter >= 0``, and ``> 0`` only with mask tokens and a grid size."""
+    if not mask_jitter >= 0:
+        raise ValueError(f"{prefix}mask_jitter must be >= 0, got {mask_jitter}")
+    if mask_jitter > 0 and observable_only:
+        raise ValueError(f"{prefix}mask_jitter moves mask tokens; it needs observable_only=False")
+    if mask_jitter > 0 and not (grid_size is not None and grid_size > 0):
+        raise ValueError(
+            f"{prefix}mask_jitter > 0 needs the input grid_size (> 0) to re-voxelise, got {grid_size}"
+        )
+
+
 def block_mask(
     origin_coord: torch.Tensor, offset: torch.Tensor, mask_size: float, mask_ratio: float
 ) -> torch.Tensor:
@@ -73,15 +87,53 @@ def backbone_input(view: dict) -> dict:
     return dict(coord=view["coord"], grid_coord=view["grid_coord"], feat=view["feat"], offset=view["offset"])
 
 
-def masked_input(view: dict, keep: torch.Tensor, remove: bool = True) -> tuple[dict, torch.Tensor]:
+def jitter_masked(
+    coord: torch.Tensor, grid_coord: torch.Tensor, mask: torch.Tensor, sigma: float, grid_size: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sonata's mask-token jitter: move the masked points, and only them, by clipped Gaussian noise.
+
+    ``coord[mask]`` moves by ``clamp(N(0, sigma), -2 sigma, 2 sigma)`` per axis (Sonata clips the
+    upper side only; the symmetric clip keeps the noise zero-mean). PTv3 reads positions only
+    through ``grid_coord`` (serialisation and sparse convolutions), so the moved points are
+    re-voxelised: their ``grid_coord`` shifts by ``floor(coord' / grid_size) - floor(coord /
+    grid_size)``, exactly the voxel ``GridSample`` would give the moved point, clamped at 0 (a point
+    that leaves the view's grid through its lower corner stays in the border voxel).
+
+    Args:
+        coord (Tensor[N, 3] float), grid_coord (Tensor[N, 3] int64): the view's points.
+        mask (Tensor[N] bool): True where a point is masked.
+        sigma (float): noise standard deviation, in ``coord`` units, > 0.
+        grid_size (float): the view's input voxel size, > 0.
+
+    Returns:
+        (coord, grid_coord): new tensors, equal to the inputs on the unmasked rows.
+    """
+    noise = torch.randn(coord.shape, device=coord.device, dtype=coord.dtype) * sigma
+    noise = noise.clamp(-2 * sigma, 2 * sigma) * mask[:, None]
+    moved = coord + noise
+    step = torch.floor(moved / grid_size).long() - torch.floor(coord / grid_size).long()
+    return moved, (grid_coord + step).clamp_min(0)
+
+
+def masked_input(
+    view: dict, keep: torch.Tensor, remove: bool = True, jitter: float = 0.0, grid_size: float | None = None
+) -> tuple[dict, torch.Tensor]:
     """Backbone input of a view under the mask ``keep`` (Tensor[N] bool), and its rows' ``origin_coord``.
 
     ``remove=True`` drops the masked points (``masked_gather`` compacts every per-point array in one
     pass and shrinks the offsets); ``remove=False`` keeps them and sets ``mask = ~keep`` for a
-    backbone with a mask token.
+    backbone with a mask token, and with ``jitter > 0`` moves the masked points' coordinates
+    (``jitter_masked`` with ``grid_size``). ``origin_coord`` is never jittered.
     """
     if not remove:
-        return dict(backbone_input(view), mask=~keep), view["origin_coord"]
+        inputs = dict(backbone_input(view), mask=~keep)
+        if jitter > 0:
+            inputs["coord"], inputs["grid_coord"] = jitter_masked(
+                view["coord"], view["grid_coord"], ~keep, jitter, grid_size
+            )
+        return inputs, view["origin_coord"]
+    if jitter > 0:
+        raise ValueError("masked_input: jitter applies to mask tokens; removed points have no coordinates")
     (coord, grid_coord, feat, origin), _, offset = masked_gather(
         [view["coord"], view["grid_coord"], view["feat"], view["origin_coord"]], keep, view["offset"]
     )

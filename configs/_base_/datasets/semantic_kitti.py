@@ -14,12 +14,18 @@ _train_transform = [
     dict(type="RandomJitter", sigma=0.005, clip=0.02),
     dict(type="GridSample", grid_size=_grid_size, mode="train", return_grid_coord=True),
     dict(type="SphereCrop", point_max=120000, mode="random"),
+    # Coordinate features are centred on the cloud the network sees, as DOS pretraining views are
+    # (CenterShift on each crop): x, y at the bounding-box centre of the crop, z kept.
+    dict(type="CenterShift", apply_z=False),
     dict(type="ToTensor"),
     dict(type="Collect", keys=("coord", "grid_coord", "segment"), feat_keys=_feat_keys),
 ]
-# Evaluation: the training pipeline without its random augmentations and crop.
-_eval_transform = [
-    t for t in _train_transform if not t["type"].startswith("Random") and t["type"] != "SphereCrop"
+# Evaluation: the training pipeline without its random augmentations and crop, the whole scan centred
+# first (the same frame as the test fragments below).
+_eval_transform = [dict(type="CenterShift", apply_z=False)] + [
+    t
+    for t in _train_transform
+    if not t["type"].startswith("Random") and t["type"] not in ("SphereCrop", "CenterShift")
 ]
 _dataset = dict(type="SemanticKITTIDataset", data_root="data/semantic_kitti")
 data = dict(
@@ -31,7 +37,7 @@ data = dict(
     test=dict(
         _dataset,
         split="val",
-        transform=[],
+        transform=[dict(type="CenterShift", apply_z=False)],  # the whole scan, before the fragments
         test_mode=True,
         test_cfg=dict(
             voxelize=dict(type="GridSample", grid_size=_grid_size, mode="test", return_grid_coord=True),
