@@ -3,6 +3,7 @@
 import copy
 import functools
 import logging
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -99,6 +100,17 @@ class DefaultDataset(torch.utils.data.Dataset):
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def split_dirs(self, what: str, layout: str) -> list[str]:
+        """The folder ``<data_root>/<split>`` of every split in ``self.split`` (a name or a list),
+        or a ValueError naming the missing folder, ``what`` it should be and its expected ``layout``."""
+        dirs = []
+        for split in [self.split] if isinstance(self.split, str) else list(self.split):
+            split_dir = os.path.join(self.data_root, split)
+            if not os.path.isdir(split_dir):
+                raise ValueError(f"{split_dir}: {what} not found (expected {layout})")
+            dirs.append(split_dir)
+        return dirs
 
     def get_data_list(self) -> list:
         raise NotImplementedError(f"{type(self).__name__} must implement get_data_list()")

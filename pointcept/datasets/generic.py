@@ -82,12 +82,7 @@ class GenericNpyDataset(DefaultDataset):
 
     def get_data_list(self) -> list[str]:
         scenes = []
-        for split in [self.split] if isinstance(self.split, str) else list(self.split):
-            split_dir = os.path.join(self.data_root, split)
-            if not os.path.isdir(split_dir):
-                raise ValueError(
-                    f"{split_dir}: split folder not found (expected <data_root>/<split>/<scene>/coord.npy)"
-                )
+        for split_dir in self.split_dirs("split folder", "<data_root>/<split>/<scene>/coord.npy"):
             for dirpath, dirnames, filenames in os.walk(split_dir):
                 dirnames.sort()
                 if "coord.npy" in filenames:

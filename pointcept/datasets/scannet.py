@@ -46,12 +46,7 @@ class ScanNetDataset(DefaultDataset):
 
     def get_data_list(self) -> list[str]:
         scenes = []
-        for split in [self.split] if isinstance(self.split, str) else list(self.split):
-            split_dir = os.path.join(self.data_root, split)
-            if not os.path.isdir(split_dir):
-                raise ValueError(
-                    f"{split_dir}: ScanNet split folder not found (expected <data_root>/<split>/<scene>/)"
-                )
+        for split_dir in self.split_dirs("ScanNet split folder", "<data_root>/<split>/<scene>/"):
             scenes.extend(
                 os.path.join(split_dir, s)
                 for s in sorted(os.listdir(split_dir))

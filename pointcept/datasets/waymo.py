@@ -40,12 +40,8 @@ class WaymoDataset(DefaultDataset):
 
     def get_data_list(self) -> list[str]:
         frames = []
-        for split in [self.split] if isinstance(self.split, str) else list(self.split):
-            split_dir = os.path.join(self.data_root, split)
-            if not os.path.isdir(split_dir):
-                raise ValueError(
-                    f"{split_dir}: Waymo split folder not found (expected <data_root>/<split>/<segment>/<timestamp>/)"
-                )
+        layout = "<data_root>/<split>/<segment>/<timestamp>/"
+        for split_dir in self.split_dirs("Waymo split folder", layout):
             for seg in sorted(os.listdir(split_dir)):
                 seg_dir = os.path.join(split_dir, seg)
                 if os.path.isdir(seg_dir):
