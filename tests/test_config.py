@@ -131,3 +131,50 @@ def test_config_attribute_access():
     assert cfg.setdefault("z", dict(w=3)).w == 3
     with pytest.raises(AttributeError, match="config has no key 'missing'"):
         _ = cfg.missing
+
+
+def test_by_type_patches_and_removes_elements_of_a_base_list(tree, tmp_path):
+    path = write(
+        tmp_path / "patch.py",
+        """
+        _base_ = "mid.py"
+        hooks = dict(_by_type_=[dict(type="B", interval=7, extra=dict(k=1)), dict(type="A", _remove_=True)])
+        """,
+    )
+    cfg = load_config(path, strict=False)
+    assert cfg.hooks == [dict(type="B", interval=7, extra=dict(k=1))]
+    # nested lists (a transform inside a dataset dict) are reached through the dict merge
+    base = dict(data=dict(train=dict(transform=[dict(type="G", grid=0.05), dict(type="T")])))
+    out = merge(base, dict(data=dict(train=dict(transform=dict(_by_type_=[dict(type="G", grid=0.1)])))))
+    assert out["data"]["train"]["transform"] == [dict(type="G", grid=0.1), dict(type="T")]
+    assert base["data"]["train"]["transform"][0]["grid"] == 0.05  # the base is not modified
+
+
+@pytest.mark.parametrize(
+    "hooks, message",
+    [
+        ('dict(_by_type_=[dict(type="C", x=1)])', "patches type 'C', but the base's list has no element of that type (its types: ['A', 'B'])"),
+        ('dict(_by_type_=[dict(interval=1)])', "each _by_type_ entry needs a 'type'"),
+        ('dict(_by_type_=dict(type="A"))', "_by_type_ must be a list of dicts"),
+        ('dict(_by_type_=[dict(type="A")], other=1)', "a _by_type_ patch may hold nothing else"),
+    ],
+)  # fmt: skip
+def test_by_type_errors_name_the_problem(tree, tmp_path, hooks, message):
+    path = write(tmp_path / "bad.py", f'_base_ = "mid.py"\nhooks = {hooks}\n')
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, strict=False)
+    assert message in str(exc.value)
+
+
+def test_by_type_needs_exactly_one_match_and_a_base_list(tree, tmp_path):
+    write(tmp_path / "twice.py", '_base_ = "mid.py"\nhooks = [dict(type="A"), dict(type="A")]\n')
+    path = write(
+        tmp_path / "ambiguous.py", '_base_ = "twice.py"\nhooks = dict(_by_type_=[dict(type="A", x=1)])\n'
+    )
+    with pytest.raises(ConfigError, match="has 2 elements of that type"):
+        load_config(path, strict=False)
+    orphan = write(
+        tmp_path / "orphan.py", 'data = dict(train=dict(transform=dict(_by_type_=[dict(type="G")])))\n'
+    )
+    with pytest.raises(ConfigError, match=r"_by_type_ at data\.train\.transform patches a list that no base"):
+        load_config(orphan, strict=False)

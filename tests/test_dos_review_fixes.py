@@ -81,10 +81,11 @@ def test_chromatic_translation_and_jitter_values():
 def test_indoor_views_get_colour_augmentation_drawn_per_view(config):
     cfg = load_config(config)
     generator_cfg = dict(cfg["data"]["train"]["transform"][0])
-    types = [a["type"] for a in generator_cfg["augmentations"]]
-    assert {"ChromaticAutoContrast", "ChromaticTranslation", "ChromaticJitter"} <= set(types)
     generator = Compose([generator_cfg]).transforms[0]
     assert isinstance(generator, DOSViewGenerator)
+    types = [t["type"] for t in generator.view_transform_cfg]  # the per-view pipeline that runs
+    assert {"ChromaticAutoContrast", "ChromaticTranslation", "ChromaticJitter"} <= set(types)
+    assert types.index("ChromaticJitter") > types.index("RandomRotate")  # after the standard ones
     np.random.seed(1)
     rng = np.random.default_rng(0)
     n = 3000

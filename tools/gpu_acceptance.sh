@@ -126,41 +126,46 @@ else
     record tests failed "$(seconds_since "$T")" "pytest exit $RC" "$WORK/tests.log"
 fi
 
+# Phases 3 and 4 run on CPU too (unless --fast): skip_fast PHASE WHAT records the --fast skip;
+# run_phase PHASE START LOG OK FAIL -- CMD... records ran/failed from CMD's exit status.
+skip_fast() {
+    [ "$CUDA" = 0 ] && [ "$FAST" = 1 ] && record "$1" skipped 0 "$NO_CUDA_REASON; --fast skips $2"
+}
+run_phase() {
+    local phase=$1 start=$2 log=$3 ok=$4 fail=$5
+    shift 6
+    if (cd "$REPO" && "$@") >>"$log" 2>&1; then
+        record "$phase" ran "$(seconds_since "$start")" "$ok" "$log"
+    else
+        record "$phase" failed "$(seconds_since "$start")" "$fail" "$log"
+    fi
+}
+
 # --- 3. bench_ops -------------------------------------------------------------------------------
 T=$(now_ms)
-if [ "$CUDA" = 0 ] && [ "$FAST" = 1 ]; then
-    record bench_ops skipped 0 "$NO_CUDA_REASON; --fast skips the CPU benchmark"
-else
+if ! skip_fast bench_ops "the CPU benchmark"; then
     REPEAT=5
     [ "$CUDA" = 1 ] || REPEAT=1
-    if (cd "$REPO" && timeout 240 "$PY" tools/bench_ops.py --device "$DEV" --repeat "$REPEAT") >"$WORK/bench_ops.log" 2>&1; then
-        record bench_ops ran "$(seconds_since "$T")" "on $DEV" "$WORK/bench_ops.log"
-    else
-        record bench_ops failed "$(seconds_since "$T")" "tools/bench_ops.py --device $DEV failed" "$WORK/bench_ops.log"
-    fi
+    run_phase bench_ops "$T" "$WORK/bench_ops.log" "on $DEV" "tools/bench_ops.py --device $DEV failed" -- \
+        timeout 240 "$PY" tools/bench_ops.py --device "$DEV" --repeat "$REPEAT"
 fi
 
 # --- 4. one pretraining step --------------------------------------------------------------------
 T=$(now_ms)
-if [ "$CUDA" = 0 ] && [ "$FAST" = 1 ]; then
-    record pretrain skipped 0 "$NO_CUDA_REASON; --fast skips the CPU pretraining step"
-else
+if ! skip_fast pretrain "the CPU pretraining step"; then
     if [ "$CUDA" = 1 ]; then
         CONFIG=configs/semantic_kitti/pretrain-dos.py SIZE=0 SENSOR="SensorConfig()" # whole scan
     else # the full recipe takes minutes per step on a CPU; the tiny one runs the same code path
         CONFIG=configs/semantic_kitti/pretrain-dos-tiny.py SIZE=8000 SENSOR="SensorConfig(beams=32, azimuth_steps=512)"
     fi
-    "$PY" -c "
-from pointcept.datasets.synthetic_lidar import SensorConfig, write_semantic_kitti
+    (cd "$REPO" && "$PY" -c "
+from tools.demo_data import SensorConfig, write_semantic_kitti
 write_semantic_kitti('$WORK/kitti', {'00': 1}, $SENSOR, seed=1, with_labels=False)
-" >"$WORK/pretrain.log" 2>&1
-    if (cd "$REPO" && timeout 300 "$PY" tools/bench_pretrain.py --case --device "$DEV" --amp --backends fused \
-        --config "$CONFIG" --sizes "$SIZE" --repeats 1 \
-        --scan "$WORK/kitti/dataset/sequences/00/velodyne/000000.bin") >>"$WORK/pretrain.log" 2>&1; then
-        record pretrain ran "$(seconds_since "$T")" "$CONFIG on $DEV with the config's amp_dtype (bf16 in the full recipe)" "$WORK/pretrain.log"
-    else
-        record pretrain failed "$(seconds_since "$T")" "tools/bench_pretrain.py --case failed" "$WORK/pretrain.log"
-    fi
+") >"$WORK/pretrain.log" 2>&1
+    run_phase pretrain "$T" "$WORK/pretrain.log" \
+        "$CONFIG on $DEV with the config's amp_dtype (bf16 in the full recipe)" "tools/bench_pretrain.py --case failed" -- \
+        timeout 300 "$PY" tools/bench_pretrain.py --case --device "$DEV" --amp --backends fused \
+        --config "$CONFIG" --sizes "$SIZE" --repeats 1 --scan "$WORK/kitti/dataset/sequences/00/velodyne/000000.bin"
 fi
 
 # --- report -------------------------------------------------------------------------------------

@@ -5,34 +5,21 @@ _base_ = ["./datasets/semantic_kitti.py"]
 
 _grid_size = 0.1
 _data_root = "data/semantic_kitti_demo"
-_train_transform = [
-    dict(type="RandomRotate", angle=(-1, 1), axis="z", center=(0, 0, 0), p=1.0),
-    dict(type="RandomScale", scale=(0.9, 1.1)),
-    dict(type="RandomFlip", p=0.5),
-    dict(type="GridSample", grid_size=_grid_size, mode="train", return_grid_coord=True),
-    dict(type="SphereCrop", point_max=20000, mode="random"),
-    # Coordinate features are centred on the cloud the network sees, as DOS pretraining views are
-    # (CenterShift on each crop): x, y at the bounding-box centre of the crop, z kept.
-    dict(type="CenterShift", apply_z=False),
-    dict(type="ToTensor"),
-    dict(type="Collect", keys=("coord", "grid_coord", "segment"), feat_keys=("coord", "strength")),
-]
-# Evaluation: the training pipeline without its random augmentations and crop, the whole scan centred
-# first (the same frame as the test fragments below).
-_eval_transform = [dict(type="CenterShift", apply_z=False)] + [
-    t
-    for t in _train_transform
-    if not t["type"].startswith("Random") and t["type"] not in ("SphereCrop", "CenterShift")
-]
+# semantic_kitti.py's pipelines at the demo grid, with a smaller crop and no jitter.
+_patch_grid = dict(type="GridSample", grid_size=_grid_size)
 data = dict(
-    train=dict(data_root=_data_root, transform=_train_transform),
-    val=dict(data_root=_data_root, transform=_eval_transform),
-    test=dict(
+    train=dict(
         data_root=_data_root,
-        test_cfg=dict(
-            voxelize=dict(type="GridSample", grid_size=_grid_size, mode="test", return_grid_coord=True),
+        transform=dict(
+            _by_type_=[
+                dict(type="RandomJitter", _remove_=True),
+                _patch_grid,
+                dict(type="SphereCrop", point_max=20000),
+            ]
         ),
     ),
+    val=dict(data_root=_data_root, transform=dict(_by_type_=[_patch_grid])),
+    test=dict(data_root=_data_root, test_cfg=dict(voxelize=_patch_grid)),
 )
 
 batch_size = 2

@@ -10,34 +10,10 @@ _base_ = [
 _grid_size = 0.05
 _distill_level = 2
 
-model = dict(
-    backbone=dict(in_channels=9),
-    match_radius=_grid_size * 2**_distill_level,
-)
-# As ./pretrain-dos.py, with the demo's crop size and neither tilt nor jitter (colour augmentation
-# kept, drawn per view).
+model = dict(match_radius=_grid_size * 2**_distill_level)
 data = dict(
     train=dict(
         data_root="data/scannet_tiny",
-        transform=[
-            dict(
-                type="DOSViewGenerator",
-                grid_size=_grid_size,
-                feat_keys=("coord", "color", "normal"),
-                center_z=True,
-                augmentations=[
-                    dict(type="RandomRotate", angle=(-1, 1), axis="z", center=(0, 0, 0), p=0.8),
-                    dict(type="RandomScale", scale=(0.9, 1.1)),
-                    dict(type="RandomFlip", p=0.5),
-                    dict(type="ChromaticAutoContrast", p=0.2),
-                    dict(type="ChromaticTranslation", p=0.95, ratio=0.05),
-                    dict(type="ChromaticJitter", p=0.95, std=0.05),
-                ],
-                max_points=8000,
-            ),
-            dict(type="ToTensor"),
-        ],
+        transform=dict(_by_type_=[dict(type="DOSViewGenerator", grid_size=_grid_size, max_points=8000)]),
     ),
-    val=None,
-    test=None,
 )

@@ -62,7 +62,8 @@ hooks = [
     dict(type="IterationTimer", warmup_steps=2),
     dict(type="InformationWriter"),
     # Sets tau_t, the block-mask size/ratio and weight decay before each step (passed to
-    # DOS.forward); EMA-updates the teacher after it.
+    # DOS.forward); EMA-updates the teacher after it. Children patch it with
+    # hooks = dict(_by_type_=[dict(type="DOSScheduleHook", mask_size=...)]).
     dict(
         type="DOSScheduleHook",
         momentum_start=0.994,

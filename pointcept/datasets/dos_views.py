@@ -55,8 +55,8 @@ class DOSViewGenerator:
     pipeline runs separately on each view.
 
     The view pipeline is either the standard one, set by ``grid_size``, ``feat_keys``,
-    ``center_z`` and ``augmentations``, or a full custom ``view_transform`` list (then those four
-    must be left unset). The standard pipeline first thins the scene to one random point per
+    ``center_z``, ``augmentations`` and ``extra_augmentations``, or a full custom
+    ``view_transform`` list (then those five must be left unset). The standard pipeline first thins the scene to one random point per
     ``grid_size`` voxel (so crops are measured in voxels, not raw returns), then runs
     ``standard_view_transform(...)`` on each view. A custom ``view_transform`` gets the scene as it
     comes, unthinned.
@@ -73,6 +73,8 @@ class DOSViewGenerator:
         center_z (bool | None): ``CenterShift(apply_z=...)`` (default False: keep the height).
         augmentations (list[dict] | None): per-view augmentation configs (default
             ``STANDARD_AUGMENTATIONS``; ``[]`` for none).
+        extra_augmentations (list[dict] | None): per-view augmentation configs run after
+            ``augmentations`` (e.g. the indoor colour augmentation on top of the standard ones).
 
     Returns (from ``__call__``):
         dict ``{view_keys[0]: view, view_keys[1]: view}`` (plus ``name`` when the input has one),
@@ -90,6 +92,7 @@ class DOSViewGenerator:
         feat_keys: Sequence[str] | None = None,
         center_z: bool | None = None,
         augmentations: Sequence[dict] | None = None,
+        extra_augmentations: Sequence[dict] | None = None,
     ):
         if len(crop_scale) != 2 or not 0 < crop_scale[0] <= crop_scale[1] <= 1:
             raise ValueError(
@@ -100,7 +103,11 @@ class DOSViewGenerator:
         if len(view_keys) != 2 or view_keys[0] == view_keys[1]:
             raise ValueError(f"DOSViewGenerator: view_keys must be two distinct names, got {view_keys!r}")
         standard = dict(
-            grid_size=grid_size, feat_keys=feat_keys, center_z=center_z, augmentations=augmentations
+            grid_size=grid_size,
+            feat_keys=feat_keys,
+            center_z=center_z,
+            augmentations=augmentations,
+            extra_augmentations=extra_augmentations,
         )
         if view_transform is not None:
             given = [k for k, v in standard.items() if v is not None]
@@ -111,8 +118,16 @@ class DOSViewGenerator:
                 )
             self.thin = None
         else:
-            view_transform = standard_view_transform(**{k: v for k, v in standard.items() if v is not None})
             grid_size = DEFAULT_GRID_SIZE if grid_size is None else grid_size
+            view_transform = standard_view_transform(
+                grid_size=grid_size,
+                feat_keys=DEFAULT_FEAT_KEYS if feat_keys is None else feat_keys,
+                center_z=bool(center_z),
+                augmentations=[
+                    *(STANDARD_AUGMENTATIONS if augmentations is None else augmentations),
+                    *(extra_augmentations or ()),
+                ],
+            )
             self.thin = GridSample(grid_size=grid_size, mode="train", return_grid_coord=False)
         self.view_transform_cfg = list(view_transform)  # the per-view pipeline, as configs
         self.view_transform = Compose(self.view_transform_cfg)

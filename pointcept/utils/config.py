@@ -3,8 +3,14 @@
 A config is a Python file whose top-level names (not starting with ``_``, except ``_base_``) form
 the config. ``_base_`` is a path or list of paths relative to the file; bases are merged in order,
 then the file's own values are deep-merged on top (dicts merge key by key; ``_delete_=True`` inside
-a dict replaces instead of merging). Derived values can be computed in plain Python inside a file;
-helper variables whose names start with ``_`` are not config keys.
+a dict replaces instead of merging; a list replaces the base's list). Derived values can be computed
+in plain Python inside a file; helper variables whose names start with ``_`` are not config keys.
+
+Patching a base's list of typed dicts (hooks, transforms) without retyping it:
+``hooks = dict(_by_type_=[dict(type="DOSScheduleHook", mask_size=0.4)])`` deep-merges each given
+dict into the one element of the base's list with the same ``type`` (``_remove_=True`` drops that
+element instead). The base must define the list, and the type must occur in it exactly once;
+otherwise loading fails naming the types the list has.
 
 Strict loading (the default of :func:`load_config`, so every CLI gets it):
 
@@ -32,6 +38,8 @@ from .registry import ConfigError
 
 BASE_KEY = "_base_"
 DELETE_KEY = "_delete_"
+BY_TYPE_KEY = "_by_type_"  # a dict holding patches for a base's list, matched by "type"
+REMOVE_KEY = "_remove_"  # in a _by_type_ patch: drop the matched element
 ADD_PREFIX = "+"  # an option "+a.b=v" may create a.b (see the module doc)
 DEFAULT_RUNTIME = os.path.join(
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
@@ -120,16 +128,63 @@ def _format(value: Any, indent: int = 0) -> str:
 
 
 def merge(base: dict, override: dict) -> dict:
-    """Deep-merge ``override`` into a copy of ``base``."""
+    """Deep-merge ``override`` into a copy of ``base`` (``_delete_`` and ``_by_type_``: module doc)."""
     out = copy.deepcopy(dict(base))
     for k, v in override.items():
-        if isinstance(v, dict) and v.get(DELETE_KEY, False):
+        if _is_list_patch(v) and isinstance(out.get(k), list):
+            if set(v) != {BY_TYPE_KEY}:
+                raise ConfigError(f"'{k}': a {BY_TYPE_KEY} patch may hold nothing else, got keys {sorted(v)}")
+            out[k] = _patch_list(out[k], v[BY_TYPE_KEY], k)
+        elif isinstance(v, dict) and v.get(DELETE_KEY, False):
             out[k] = {kk: vv for kk, vv in v.items() if kk != DELETE_KEY}
         elif isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = merge(out[k], v)
         else:
             out[k] = copy.deepcopy(v)
     return out
+
+
+def _is_list_patch(value: Any) -> bool:
+    return isinstance(value, dict) and BY_TYPE_KEY in value
+
+
+def _patch_list(items: list, patches: Any, key: str) -> list:
+    """``items`` with each patch merged into (or, with ``_remove_``, removed from) its typed element."""
+    if not isinstance(patches, (list, tuple)):
+        raise ConfigError(f"'{key}': {BY_TYPE_KEY} must be a list of dicts with a 'type' each")
+    out = list(items)
+    for patch in patches:
+        if not (isinstance(patch, dict) and "type" in patch):
+            raise ConfigError(f"'{key}': each {BY_TYPE_KEY} entry needs a 'type', got {patch!r}")
+        where = [
+            i for i, item in enumerate(out) if isinstance(item, dict) and item.get("type") == patch["type"]
+        ]
+        if len(where) != 1:
+            types = [item.get("type") for item in out if isinstance(item, dict)]
+            count = "no element" if not where else f"{len(where)} elements"
+            raise ConfigError(
+                f"'{key}': {BY_TYPE_KEY} patches type {patch['type']!r}, but the base's list has {count} "
+                f"of that type (its types: {types}); write the whole list instead"
+            )
+        i = where[0]
+        if patch.get(REMOVE_KEY, False):
+            del out[i]
+        else:
+            out[i] = merge(out[i], {kk: vv for kk, vv in patch.items() if kk != REMOVE_KEY})
+    return out
+
+
+def _leftover_patches(value: Any, where: str = "") -> list[str]:
+    """Keys whose value is still a ``_by_type_`` patch after merging (no base list to patch)."""
+    if _is_list_patch(value):
+        return [where]
+    if isinstance(value, dict):
+        return [
+            p for k, v in value.items() for p in _leftover_patches(v, f"{where}.{k}" if where else str(k))
+        ]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _leftover_patches(v, f"{where}.{i}")]
+    return []
 
 
 def _read_file(path: str, _stack: tuple = (), strict: bool = False) -> dict:
@@ -230,6 +285,12 @@ def load_config(path: str, options: dict | list[str] | None = None, strict: bool
     key and lets options create keys.
     """
     cfg = Config(_read_file(path, strict=strict))
+    leftover = _leftover_patches(cfg.to_dict())
+    if leftover:
+        raise ConfigError(
+            f"{_display(os.path.abspath(path))}: {BY_TYPE_KEY} at {', '.join(leftover)} patches a list that "
+            "no base config defines (put the base with the list first in _base_)"
+        )
     if options:
         apply_options(cfg, parse_options(options) if isinstance(options, list) else options, strict)
     if strict:

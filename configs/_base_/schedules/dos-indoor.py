@@ -1,24 +1,28 @@
-# Hooks of DOS pretraining indoors: semantic_kitti/pretrain-dos.py's schedule with 0.4 m mask cubes
-# (warm-up from 0.1 m). Config lists replace, not merge with, a base's lists, so the indoor configs
-# take the whole hooks list from here.
-hooks = [
-    dict(type="CheckpointLoader"),
-    dict(type="IterationTimer", warmup_steps=2),
-    dict(type="InformationWriter"),
-    dict(
-        type="DOSScheduleHook",
-        momentum_start=0.994,
-        momentum_end=1.0,
-        tau_t_start=0.04,
-        tau_t=0.07,
-        tau_t_warmup_ratio=0.05,
-        mask_size_start=0.1,
-        mask_size=0.4,
-        mask_ratio_start=0.3,
-        mask_ratio=0.7,
-        mask_warmup_ratio=0.05,
-        weight_decay_start=0.04,
-        weight_decay_end=0.2,
+# DOS pretraining indoors, merged over semantic_kitti/pretrain-dos.py (or -tiny) and a ScanNet data
+# block: 0.4 m mask cubes (warm-up from 0.1 m) instead of 1 m, and the indoor view pipeline.
+hooks = dict(_by_type_=[dict(type="DOSScheduleHook", mask_size_start=0.1, mask_size=0.4)])
+
+# The standard view pipeline with the indoor input (0.02 m grid, centred in z too, coord + color +
+# normal = 9 channels): the standard geometric augmentations, then Sonata's indoor colour
+# augmentation (colours in [0, 1]), each run independently on each view.
+data = dict(
+    train=dict(
+        transform=[
+            dict(
+                type="DOSViewGenerator",
+                grid_size=0.02,
+                feat_keys=("coord", "color", "normal"),
+                center_z=True,
+                extra_augmentations=[
+                    dict(type="ChromaticAutoContrast", p=0.2),
+                    dict(type="ChromaticTranslation", p=0.95, ratio=0.05),
+                    dict(type="ChromaticJitter", p=0.95, std=0.05),
+                ],
+            ),
+            dict(type="ToTensor"),
+        ],
     ),
-    dict(type="CheckpointSaver"),
-]
+    val=None,
+    test=None,
+)
+model = dict(backbone=dict(in_channels=9), match_radius=0.02 * 4)  # the 0.08 m distillation voxel
