@@ -19,6 +19,8 @@ STANDARD_AUGMENTATIONS = (
 # Defaults of the standard pipeline: Pointcept's outdoor input (0.05 m voxels, coord + strength).
 DEFAULT_GRID_SIZE = 0.05
 DEFAULT_FEAT_KEYS = ("coord", "strength")
+# The arguments that set up the standard pipeline (refused together with a custom view_transform).
+_STANDARD_ARGS = ("grid_size", "feat_keys", "center_z", "augmentations", "extra_augmentations")
 
 
 def standard_view_transform(
@@ -102,15 +104,9 @@ class DOSViewGenerator:
             raise ValueError(f"DOSViewGenerator: max_points must be a positive int, got {max_points!r}")
         if len(view_keys) != 2 or view_keys[0] == view_keys[1]:
             raise ValueError(f"DOSViewGenerator: view_keys must be two distinct names, got {view_keys!r}")
-        standard = dict(
-            grid_size=grid_size,
-            feat_keys=feat_keys,
-            center_z=center_z,
-            augmentations=augmentations,
-            extra_augmentations=extra_augmentations,
-        )
         if view_transform is not None:
-            given = [k for k, v in standard.items() if v is not None]
+            standard = (grid_size, feat_keys, center_z, augmentations, extra_augmentations)
+            given = [name for name, value in zip(_STANDARD_ARGS, standard) if value is not None]
             if given:
                 raise ValueError(
                     f"DOSViewGenerator: view_transform replaces the standard view pipeline; "

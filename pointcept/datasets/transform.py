@@ -398,44 +398,51 @@ class ChromaticAutoContrast(_Transform):
         return data
 
 
+class _ColourNoise(_Transform):
+    """With probability ``p``, add ``self._noise(rng, shape)`` to ``color`` (in [0, 1]), clipped to [0, 1]."""
+
+    def __init__(self, p: float, scale: float, scale_name: str):
+        name = type(self).__name__
+        self.p = _check_probability(name, p)
+        if scale < 0:
+            raise ValueError(f"{name}: {scale_name} must be >= 0, got {scale}")
+        self.scale = float(scale)
+
+    def _noise(self, rng: np.random.Generator, shape: tuple) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, data: dict) -> dict:
+        rng = _rng()
+        if "color" not in data or rng.random() >= self.p:
+            return data
+        data["color"] = np.clip(data["color"] + self._noise(rng, data["color"].shape), 0.0, 1.0).astype(
+            np.float32
+        )
+        return data
+
+
 @TRANSFORMS.register_module()
-class ChromaticTranslation(_Transform):
+class ChromaticTranslation(_ColourNoise):
     """With probability ``p``, add one offset ``U(-ratio, ratio)`` per channel to ``color`` (in [0, 1]),
     clipped to [0, 1] (Pointcept's ``ChromaticTranslation`` on 0..1 colours)."""
 
     def __init__(self, p: float = 0.95, ratio: float = 0.05):
-        self.p = _check_probability("ChromaticTranslation", p)
-        if ratio < 0:
-            raise ValueError(f"ChromaticTranslation: ratio must be >= 0, got {ratio}")
-        self.ratio = float(ratio)
+        super().__init__(p, ratio, "ratio")
 
-    def __call__(self, data: dict) -> dict:
-        rng = _rng()
-        if "color" not in data or rng.random() >= self.p:
-            return data
-        shift = rng.uniform(-self.ratio, self.ratio, size=3)
-        data["color"] = np.clip(data["color"] + shift, 0.0, 1.0).astype(np.float32)
-        return data
+    def _noise(self, rng: np.random.Generator, shape: tuple) -> np.ndarray:
+        return rng.uniform(-self.scale, self.scale, size=3)
 
 
 @TRANSFORMS.register_module()
-class ChromaticJitter(_Transform):
+class ChromaticJitter(_ColourNoise):
     """With probability ``p``, add per-point Gaussian noise ``N(0, std^2)`` to every channel of
     ``color`` (in [0, 1]), clipped to [0, 1]."""
 
     def __init__(self, p: float = 0.95, std: float = 0.05):
-        self.p = _check_probability("ChromaticJitter", p)
-        if std < 0:
-            raise ValueError(f"ChromaticJitter: std must be >= 0, got {std}")
-        self.std = float(std)
+        super().__init__(p, std, "std")
 
-    def __call__(self, data: dict) -> dict:
-        rng = _rng()
-        if "color" not in data or rng.random() >= self.p:
-            return data
-        noise = rng.standard_normal(data["color"].shape) * self.std
-        data["color"] = np.clip(data["color"] + noise, 0.0, 1.0).astype(np.float32)
-        return data
+    def _noise(self, rng: np.random.Generator, shape: tuple) -> np.ndarray:
+        return rng.standard_normal(shape) * self.scale
 
 
 @TRANSFORMS.register_module()

@@ -131,28 +131,31 @@ def _rename(key: str, table) -> str | None:
     return None
 
 
+def _rename_all(state_dict: dict, table, unknown: str) -> dict:
+    """Every key renamed through ``table``; ``unknown.format(key=...)`` is the error of a key it lacks."""
+    out = {}
+    for key, value in state_dict.items():
+        new = _rename(key, table)
+        if new is None:
+            raise ConversionError(unknown.format(key=repr(key)))
+        out[new] = value
+    return out
+
+
 def official_to_ours_keys(state_dict: dict, fmt: str) -> dict:
     """Official backbone keys (no prefix) -> our keys; raises ConversionError naming an unknown key."""
     _check_format(fmt)
-    out = {}
-    for key, value in state_dict.items():
-        new = _rename(key, OFFICIAL_TO_OURS)
-        if new is None:
-            raise ConversionError(f"unknown {fmt} parameter {key!r}: no PTv3 module has this name")
-        out[new] = value
-    return out
+    return _rename_all(
+        state_dict, OFFICIAL_TO_OURS, f"unknown {fmt} parameter {{key}}: no PTv3 module has this name"
+    )
 
 
 def ours_to_official_keys(state_dict: dict, fmt: str) -> dict:
     """Our backbone keys -> official keys of ``fmt``; raises ConversionError naming an unknown key."""
     _check_format(fmt)
-    out = {}
-    for key, value in state_dict.items():
-        new = _rename(key, OURS_TO_OFFICIAL)
-        if new is None:
-            raise ConversionError(f"unknown parameter {key!r}: not a key of this project's PTv3")
-        out[new] = value
-    return out
+    return _rename_all(
+        state_dict, OURS_TO_OFFICIAL, "unknown parameter {key}: not a key of this project's PTv3"
+    )
 
 
 def find_backbone_prefix(keys, prefix: str | None = None) -> str:
