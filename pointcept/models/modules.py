@@ -85,3 +85,31 @@ class SubMConv3d(nn.Module):
         if self.bias is not None:
             out = out.replace_feature(out.features + self.bias)
         return out
+
+
+class EncoderTaskModel(nn.Module):
+    """Base of task models on a pretrained encoder (``self.backbone``) that can be frozen.
+
+    With ``freeze_backbone`` (linear probing), the backbone's parameters get ``requires_grad=False``
+    and the backbone stays in eval mode (no dropout/drop-path, fixed norm statistics) whatever
+    ``train()`` is called with; :meth:`run_backbone` then builds no autograd graph through it.
+    """
+
+    freeze_backbone = False
+
+    def set_frozen_backbone(self, freeze: bool) -> None:
+        self.freeze_backbone = bool(freeze)
+        if self.freeze_backbone:
+            for p in self.backbone.parameters():
+                p.requires_grad_(False)
+            self.backbone.eval()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if self.freeze_backbone:
+            self.backbone.eval()
+        return self
+
+    def run_backbone(self, data: dict):
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_backbone):
+            return self.backbone(data)

@@ -4,11 +4,12 @@ import torch
 from torch import nn
 
 from .builder import MODELS, build_loss, build_model
+from .modules import EncoderTaskModel
 from .upcast import upcast
 
 
 @MODELS.register_module()
-class DefaultSegmentor(nn.Module):
+class DefaultSegmentor(EncoderTaskModel):
     """Backbone + ``Linear(backbone_out_channels, num_classes)`` on every input point.
 
     If the backbone returns a pooled Point (encoder only), its features are up-cast to
@@ -43,23 +44,12 @@ class DefaultSegmentor(nn.Module):
         self.criteria = nn.ModuleList(build_loss(c) for c in criteria)
         self.num_classes = num_classes
         self.backbone_out_channels = backbone_out_channels
-        self.freeze_backbone = freeze_backbone
         self.upcast_level = upcast_level or 0
-        if freeze_backbone:
-            for p in self.backbone.parameters():
-                p.requires_grad_(False)
-            self.backbone.eval()
-
-    def train(self, mode: bool = True) -> "DefaultSegmentor":
-        super().train(mode)
-        if self.freeze_backbone:
-            self.backbone.eval()
-        return self
+        self.set_frozen_backbone(freeze_backbone)
 
     def features(self, data: dict) -> torch.Tensor:
         """Backbone features of every input point, Tensor[N, backbone_out_channels]."""
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_backbone):
-            point = self.backbone(data)
+        point = self.run_backbone(data)
         level = min(self.upcast_level, point.level)
         point = upcast(point, level)
         feat = point.feat

@@ -18,9 +18,9 @@ Scores are the heatmap probabilities; boxes come out in the same frame as ``coor
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
 from ..builder import MODELS, build_model
+from ..modules import EncoderTaskModel
 from ..upcast import upcast
 from .bev import BEVGrid, scatter_to_bev
 from .decode import decode_detections
@@ -33,7 +33,7 @@ DEFAULT_CODE_WEIGHTS = (1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.2, 0.2)
 
 
 @MODELS.register_module()
-class CenterPoint(nn.Module):
+class CenterPoint(EncoderTaskModel):
     """CenterPoint-style detector on a PTv3 encoder (see the module docstring for the interface).
 
     Args:
@@ -122,22 +122,11 @@ class CenterPoint(nn.Module):
         self.score_threshold = float(score_threshold)
         self.nms_radius = None if nms_radius is None else [float(r) for r in nms_radius]
         self.max_per_cloud = int(max_per_cloud)
-        self.freeze_backbone = bool(freeze_backbone)
-        if self.freeze_backbone:
-            for p in self.backbone.parameters():
-                p.requires_grad_(False)
-            self.backbone.eval()
-
-    def train(self, mode: bool = True) -> "CenterPoint":
-        super().train(mode)
-        if self.freeze_backbone:
-            self.backbone.eval()
-        return self
+        self.set_frozen_backbone(freeze_backbone)
 
     def bev_features(self, data: dict) -> torch.Tensor:
         """Encoder features of the chosen stages at ``upcast_level``, scattered: Tensor[B, C, ny, nx]."""
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_backbone):
-            point = self.backbone(data)
+        point = self.run_backbone(data)
         point = upcast(point, self.upcast_level)
         feat = torch.cat([point.feat[:, a:b] for a, b in self._slices], dim=1)
         return scatter_to_bev(
