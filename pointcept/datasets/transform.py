@@ -74,14 +74,20 @@ def index_boxes(data: dict, idx: np.ndarray) -> dict:
     data: a sample with ``gt_boxes`` (M, 9); idx (ndarray int64 or bool[M]): boxes to keep. Raises
     ValueError if a per-box array does not have M rows.
     """
-    m = len(data["gt_boxes"])
+    return _index_rows(data, BOX_KEYS, idx, "gt_boxes", "per-box")
+
+
+def _index_rows(data: dict, keys, idx: np.ndarray, count_key: str, kind: str) -> dict:
+    """A shallow copy of ``data`` with ``array[idx]`` for each of ``keys`` present; each must have as
+    many rows as ``data[count_key]`` (else ValueError naming the key)."""
+    n = len(data[count_key])
     out = dict(data)
-    for key in BOX_KEYS:
+    for key in keys:
         if key not in data:
             continue
         value = data[key]
-        if len(value) != m:
-            raise ValueError(f"per-box key '{key}' has {len(value)} rows but gt_boxes has {m}")
+        if len(value) != n:
+            raise ValueError(f"{kind} key '{key}' has {len(value)} rows but {count_key} has {n}")
         out[key] = value[torch.as_tensor(idx)] if isinstance(value, torch.Tensor) else value[idx]
     return out
 
@@ -104,15 +110,7 @@ def index_points(data: dict, idx: np.ndarray) -> dict:
     have N rows (a reader or transform forgot to keep it aligned). With ``gt_boxes`` present, the
     copy's ``gt_num_points`` is recomputed from the kept points (boxes themselves are kept).
     """
-    n = len(data["coord"])
-    out = dict(data)
-    for key in POINT_KEYS:
-        if key not in data:
-            continue
-        value = data[key]
-        if len(value) != n:
-            raise ValueError(f"per-point key '{key}' has {len(value)} rows but coord has {n}")
-        out[key] = value[torch.as_tensor(idx)] if isinstance(value, torch.Tensor) else value[idx]
+    out = _index_rows(data, POINT_KEYS, idx, "coord", "per-point")
     if "gt_boxes" in data:
         _recount_box_points(out)
     return out
