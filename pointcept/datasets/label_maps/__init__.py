@@ -8,6 +8,12 @@ from .nuscenes import (
     NUSCENES_LUT,
     NUSCENES_RAW_NAMES,
 )
+from .nuscenes_detection import (
+    NUSCENES_BICYCLE_RACK,
+    NUSCENES_CATEGORY_TO_DETECTION,
+    NUSCENES_DETECTION_CLASSES,
+    category_to_detection_name,
+)
 from .scannet import (
     SCANNET20_CLASS_NAMES,
     SCANNET20_LUT,
@@ -27,7 +33,10 @@ from .semantic_kitti import (
 from .waymo import WAYMO_CLASS_NAMES
 
 __all__ = [
+    "NUSCENES_BICYCLE_RACK",
+    "NUSCENES_CATEGORY_TO_DETECTION",
     "NUSCENES_CLASS_NAMES",
+    "NUSCENES_DETECTION_CLASSES",
     "NUSCENES_FINE_TO_COARSE",
     "NUSCENES_LEARNING_MAP",
     "NUSCENES_LUT",
@@ -46,6 +55,7 @@ __all__ = [
     "WAYMO_CLASS_NAMES",
     "apply_lut",
     "build_lut",
+    "category_to_detection_name",
     "check_prediction",
     "semantic_kitti_lut",
 ]
