@@ -30,7 +30,7 @@ from .semantic_kitti import (
     SEMANTIC_KITTI_RAW_NAMES,
     semantic_kitti_lut,
 )
-from .waymo import WAYMO_CLASS_NAMES
+from .waymo import WAYMO_BOX_TYPE_NAMES, WAYMO_CLASS_NAMES, WAYMO_DETECTION_CLASSES
 
 __all__ = [
     "NUSCENES_BICYCLE_RACK",
@@ -52,7 +52,9 @@ __all__ = [
     "SEMANTIC_KITTI_LEARNING_MAP_INV",
     "SEMANTIC_KITTI_RAW_IDS",
     "SEMANTIC_KITTI_RAW_NAMES",
+    "WAYMO_BOX_TYPE_NAMES",
     "WAYMO_CLASS_NAMES",
+    "WAYMO_DETECTION_CLASSES",
     "apply_lut",
     "build_lut",
     "category_to_detection_name",
