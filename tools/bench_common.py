@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -178,6 +179,17 @@ def run_case(script: str, argv: list[str], env: dict | None = None) -> dict | st
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+STEP_COLUMNS = [
+    ("warm-up s", 9, ".2f"),
+    ("s/step", 7, ".2f"),
+    ("CPU s", 6, ".1f"),
+    ("points/s", 8, ".0f"),
+    ("RSS before MB", 13, ".0f"),
+    ("peak RSS MB", 11, ".0f"),
+]
+"""The columns of a training-step table after its case columns (pretraining and detection benchmarks)."""
+
+
 class Table:
     """Fixed-width rows: ``columns`` is a list of (title, width, format spec for numbers);
     an optional free-text ``tail`` column ends each row. ``None`` prints as ``-``."""
@@ -201,3 +213,75 @@ class Table:
             else:
                 cells.append(f"{value:>{width}{spec}}")
         return " ".join(cells) + (f"  {tail}" if tail else "")
+
+
+# ---------------------------------------------------------------------------------- training cases
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--amp`` (the config's ``amp_dtype``) and ``--device cpu|cuda``."""
+    parser.add_argument("--amp", action="store_true", help="use the config's amp_dtype (default fp32)")
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda"], default="cpu", help="where the step runs (default cpu)"
+    )
+
+
+def check_device(args: argparse.Namespace) -> None:
+    """SystemExit when ``--device cuda`` is asked for without CUDA."""
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: CUDA is not available (no GPU, driver or CUDA build of torch)")
+
+
+def build_training(cfg, model, device, amp: bool) -> SimpleNamespace:
+    """The config's optimizer (with ``param_dicts``, layer-wise lr decay, no-decay keywords), scheduler
+    over ``cfg.max_steps``, grad scaler and autocast dtype (None unless ``amp``), as the trainer builds them.
+
+    Returns a namespace with ``optimizer``, ``scheduler``, ``scaler``, ``amp_dtype`` and ``max_steps``.
+    """
+    from pointcept.engines import build_optimizer, build_scheduler
+    from pointcept.engines.amp import build_grad_scaler, resolve_amp_dtype
+
+    optimizer = build_optimizer(
+        cfg.optimizer,
+        model,
+        param_dicts=cfg.get("param_dicts"),
+        layer_decay=cfg.get("layer_decay"),
+        no_decay_keywords=tuple(cfg.get("no_decay_keywords") or ()),
+    )
+    max_steps = int(cfg.max_steps)
+    amp_dtype = resolve_amp_dtype(cfg.get("amp_dtype"), device) if amp else None
+    return SimpleNamespace(
+        optimizer=optimizer,
+        scheduler=build_scheduler(cfg.get("scheduler"), optimizer, max_steps),
+        scaler=build_grad_scaler(device, amp_dtype),
+        amp_dtype=amp_dtype,
+        max_steps=max_steps,
+    )
+
+
+def device_report(device, amp_dtype) -> dict:
+    """What a case ran on: autocast dtype, torch threads, device type, attention kernel, CUDA peak memory."""
+    import torch
+
+    from pointcept.models import attention
+
+    return dict(
+        amp=str(amp_dtype),
+        threads=torch.get_num_threads(),
+        device=device.type,
+        attention="flash_attn" if attention._flash_available(device) else "sdpa",
+        **(
+            {"cuda_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20} if device.type == "cuda" else {}
+        ),
+    )
+
+
+def run_case_or_table(
+    args: argparse.Namespace, run_one_case: Callable[[argparse.Namespace], dict], run_table: Callable
+) -> None:
+    """``--case``: print ``run_one_case(args)`` as the JSON line; otherwise ``run_table(args)``."""
+    if args.case:
+        print_result(run_one_case(args))
+    else:
+        run_table(args)

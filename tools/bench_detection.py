@@ -30,12 +30,17 @@ import os
 from bench_common import (
     NUSCENES_SWEEP_IN_REAL_DATA,
     ROOT,
+    STEP_COLUMNS,
     Table,
     add_common_arguments,
+    add_device_arguments,
+    build_training,
     check_common_arguments,
+    check_device,
+    device_report,
     peak_rss_mb,
-    print_result,
     run_case,
+    run_case_or_table,
     time_steps,
 )
 
@@ -62,12 +67,7 @@ TABLE = Table(
         ("size", 6, "d"),
         ("points", 7, "d"),
         ("boxes", 5, "d"),
-        ("warm-up s", 9, ".2f"),
-        ("s/step", 7, ".2f"),
-        ("CPU s", 6, ".1f"),
-        ("points/s", 8, ".0f"),
-        ("RSS before MB", 13, ".0f"),
-        ("peak RSS MB", 11, ".0f"),
+        *STEP_COLUMNS,
     ],
     tail="loss (warm-up -> last)",
 )
@@ -129,10 +129,9 @@ def run_one_case(args: argparse.Namespace) -> dict:
     import numpy as np
     import torch
 
-    from pointcept.engines import build_optimizer, build_scheduler, train_step
-    from pointcept.engines.amp import build_grad_scaler, resolve_amp_dtype
+    from pointcept.engines import train_step
     from pointcept.engines.storage import ScalarStorage
-    from pointcept.models import attention, build_model
+    from pointcept.models import build_model
     from pointcept.utils.config import load_config
 
     torch.manual_seed(0)
@@ -141,17 +140,7 @@ def run_one_case(args: argparse.Namespace) -> dict:
     cfg = load_config(args.config)
     batch = detection_batch(cfg, args.scan, args.sizes[0], args.clouds, args.boxes)
     model = build_model(cfg.model).to(device).train()
-    optimizer = build_optimizer(
-        cfg.optimizer,
-        model,
-        param_dicts=cfg.get("param_dicts"),
-        layer_decay=cfg.get("layer_decay"),
-        no_decay_keywords=tuple(cfg.get("no_decay_keywords") or ()),
-    )
-    max_steps = int(cfg.get("max_steps") or 1000)
-    scheduler = build_scheduler(cfg.get("scheduler"), optimizer, max_steps)
-    amp_dtype = resolve_amp_dtype(cfg.get("amp_dtype"), device) if args.amp else None
-    scaler = build_grad_scaler(device, amp_dtype)
+    training = build_training(cfg, model, device, args.amp)
     storage = ScalarStorage()
     step_number = [0]
 
@@ -160,11 +149,11 @@ def run_one_case(args: argparse.Namespace) -> dict:
         output = train_step(
             model,
             batch,
-            optimizer,
-            scaler,
-            scheduler,
+            training.optimizer,
+            training.scaler,
+            training.scheduler,
             device=device,
-            amp_dtype=amp_dtype,
+            amp_dtype=training.amp_dtype,
             clip_grad=cfg.get("clip_grad"),
             storage=storage,
             step_number=step_number[0],
@@ -181,13 +170,7 @@ def run_one_case(args: argparse.Namespace) -> dict:
         peak_rss_mb=peak_rss_mb(),
         losses=losses,
         parameters=sum(p.numel() for p in model.parameters()),
-        amp=str(amp_dtype),
-        threads=torch.get_num_threads(),
-        device=device.type,
-        attention="flash_attn" if attention._flash_available(device) else "sdpa",
-        **(
-            {"cuda_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20} if device.type == "cuda" else {}
-        ),
+        **device_report(device, training.amp_dtype),
     )
 
 
@@ -252,25 +235,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--clouds", type=int, default=1, help="clouds per step (default 1)")
     parser.add_argument("--boxes", type=int, default=40, help="synthetic boxes per cloud (default 40)")
-    parser.add_argument("--amp", action="store_true", help="use the config's amp_dtype (default fp32)")
-    parser.add_argument(
-        "--device", choices=["cpu", "cuda"], default="cpu", help="where the step runs (default cpu)"
-    )
+    add_device_arguments(parser)
     add_debug_argument(parser)
     args = parser.parse_args(argv)
-    if args.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise SystemExit("--device cuda: CUDA is not available (no GPU, driver or CUDA build of torch)")
+    check_device(args)
     args.sizes = args.sizes if args.sizes is not None else DEFAULT_SIZES
     check_common_arguments(args, NUSCENES_SWEEP_IN_REAL_DATA, SCAN_EXAMPLE)
     if args.clouds < 1 or args.boxes < 0:
         raise SystemExit("--clouds must be >= 1 and --boxes >= 0")
-    if args.case:
-        print_result(run_one_case(args))
-    else:
-        run_table(args)
+    run_case_or_table(args, run_one_case, run_table)
 
 
 if __name__ == "__main__":
