@@ -228,7 +228,12 @@ def test_dataset_boxes_and_empty_box_modes(tmp_path):
 
     def a1_boxes(mode):
         ds = NuScenesDataset(
-            data_root=root, split="train", sweeps=1, info_sweeps=1, with_boxes=True, empty_boxes=mode
+            data_root=root,
+            split="train",
+            sweeps=1,
+            info_sweeps=1,
+            box_classes=NUSCENES_DETECTION_CLASSES,
+            empty_boxes=mode,
         )
         return ds.get_data(1)
 
@@ -242,7 +247,7 @@ def test_dataset_boxes_and_empty_box_modes(tmp_path):
     np.testing.assert_array_equal(keep["gt_labels"], [0, 5, 1])
     np.testing.assert_array_equal(keep["gt_num_points"], [40, 0, 0])
     # Classes outside box_classes become ignore (-1); the point cloud is unchanged by boxes.
-    ds = NuScenesDataset(data_root=root, split="train", sweeps=1, info_sweeps=1, with_boxes=True,
+    ds = NuScenesDataset(data_root=root, split="train", sweeps=1, info_sweeps=1,
                          box_classes=["pedestrian", "car"], empty_boxes="keep")  # fmt: skip
     np.testing.assert_array_equal(ds.get_data(1)["gt_labels"], [1, -1, -1])
     assert ds[0]["coord"].shape == (300, 3)
@@ -257,7 +262,7 @@ def test_index_without_annotations_has_no_boxes(tmp_path):
     split_file = fabricate(root, np.random.default_rng(0))
     os.remove(os.path.join(root, VERSION, "sample_annotation.json"))
     write_nuscenes_infos(root, VERSION, max_sweeps=1, split_file=split_file)
-    ds = NuScenesDataset(data_root=root, split="val", sweeps=1, info_sweeps=1, with_boxes=True)
+    ds = NuScenesDataset(data_root=root, split="val", sweeps=1, info_sweeps=1, box_classes=["car"])
     assert "gt_boxes" not in ds.data_list[0]
     assert ds.get_data(0)["gt_boxes"].shape == (0, 9)
 
@@ -301,3 +306,11 @@ def test_boxes_match_nuscenes_devkit(tmp_path):
             np.testing.assert_allclose(ours[7:], np.nan_to_num(vel.velocity[:2]), atol=1e-6)
             compared += 1
     assert compared == 8
+
+
+def test_box_classes_argument_is_checked(tmp_path):
+    root = str(tmp_path)
+    write_nuscenes_infos(root, VERSION, max_sweeps=1, split_file=fabricate(root, np.random.default_rng(0)))
+    for bad in ("car", []):
+        with pytest.raises(ValueError, match="box_classes must be a non-empty list"):
+            NuScenesDataset(data_root=root, split="train", sweeps=1, info_sweeps=1, box_classes=bad)

@@ -234,7 +234,7 @@ def test_cli_builds_database_and_pipeline_uses_it(tmp_path):
     _write_waymo_frames(root, np.random.default_rng(11))
     config = tmp_path / "det.py"
     config.write_text(
-        f"data = dict(train=dict(type='WaymoDataset', data_root={root!r}, split='training', with_boxes=True,\n"
+        f"data = dict(train=dict(type='WaymoDataset', data_root={root!r}, split='training', box_classes=['vehicle', 'pedestrian', 'cyclist'],\n"
         "                       transform=[dict(type='GridSample', grid_size=0.1)]))\n"
     )
     out = str(tmp_path / "db" / "gt.npz")
@@ -252,7 +252,7 @@ def test_cli_builds_database_and_pipeline_uses_it(tmp_path):
     assert db.point_keys == ["segment", "strength"]
 
     # The database feeds GTSample in a dataset pipeline; boxes and points stay consistent after it.
-    ds = build_dataset(dict(type="WaymoDataset", data_root=root, split="training", with_boxes=True,
+    ds = build_dataset(dict(type="WaymoDataset", data_root=root, split="training", box_classes=["vehicle", "pedestrian", "cyclist"],
                             transform=[dict(type="GTSample", db_path=out, class_names=["vehicle", "pedestrian", "cyclist"],
                                             sample_groups={"vehicle": 6, "pedestrian": 4}, min_points=3)]))  # fmt: skip
     np.random.seed(0)

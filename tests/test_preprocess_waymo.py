@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from pointcept.datasets import WaymoDataset
+from pointcept.datasets.label_maps import WAYMO_DETECTION_CLASSES
 from pointcept.datasets.preprocessing.waymo import (
     LidarScan,
     convert_frame,
@@ -245,21 +246,19 @@ def test_laser_labels_to_boxes_and_reader(tmp_path):
     assert sorted(p.name for p in folder.glob("gt_*.npy")) == [
         "gt_boxes.npy", "gt_difficulty.npy", "gt_ids.npy", "gt_num_points.npy", "gt_type.npy"
     ]  # fmt: skip
-    ds = WaymoDataset(data_root=str(tmp_path), split="training", with_boxes=True)
+    ds = WaymoDataset(data_root=str(tmp_path), split="training", box_classes=WAYMO_DETECTION_CLASSES)
     d = ds.get_data(0)
     np.testing.assert_allclose(d["gt_boxes"], arrays["gt_boxes"])
     np.testing.assert_array_equal(d["gt_labels"], [0, 1, 2])  # vehicle, pedestrian, cyclist
     np.testing.assert_array_equal(d["gt_num_points"], [120, 3, 15])
-    only_peds = WaymoDataset(
-        data_root=str(tmp_path), split="training", with_boxes=True, box_classes=["pedestrian"]
-    )
+    only_peds = WaymoDataset(data_root=str(tmp_path), split="training", box_classes=["pedestrian"])
     np.testing.assert_array_equal(only_peds.get_data(0)["gt_labels"], [-1, 0, -1])
     assert "gt_boxes" not in WaymoDataset(data_root=str(tmp_path), split="training").get_data(0)
 
     # A frame without box files has no boxes; inconsistent box files name the file.
     unlabelled = tmp_path / "training" / "segment-9_with_camera_labels" / "1550000000100000"
     save_frame(convert_frame([top, front], np.eye(4)), str(unlabelled))
-    ds = WaymoDataset(data_root=str(tmp_path), split="training", with_boxes=True)
+    ds = WaymoDataset(data_root=str(tmp_path), split="training", box_classes=WAYMO_DETECTION_CLASSES)
     assert ds.get_data(1)["gt_boxes"].shape == (0, 9)
     np.save(folder / "gt_type.npy", np.array([1, 2], np.int8))
     with pytest.raises(ValueError, match=r"gt_type\.npy: shape \(2,\), expected \(3,\)"):

@@ -4,8 +4,8 @@
 
 Loads every sample of ``data.<split>`` (default ``train``) without its transforms, cuts the points of
 each labelled box out of it and writes one .npz (layout in ``pointcept/datasets/gt_database.py``).
-The dataset must deliver boxes (e.g. ``with_boxes=True``); class names come from the dataset's
-``box_class_names`` or ``--class-names``. Prints the object count per class.
+The dataset must deliver boxes (its ``box_classes`` set); class names come from the dataset's
+``box_classes`` or ``--class-names``. Prints the object count per class.
 """
 
 import argparse
@@ -50,9 +50,9 @@ def main() -> None:
         dataset_cfg.pop(key, None)
     dataset_cfg["test_mode"] = False
     dataset = build_dataset(dataset_cfg, where=f"data.{args.split}")
-    class_names = args.class_names or getattr(dataset, "box_class_names", None)
+    class_names = args.class_names or getattr(dataset, "box_classes", None)
     if not class_names:
-        raise ConfigError(f"{type(dataset).__name__} has no box_class_names; pass --class-names")
+        raise ConfigError(f"{type(dataset).__name__} has no box_classes; pass --class-names")
 
     def progress(it):
         from tqdm import tqdm

@@ -8,7 +8,7 @@ Layout::
     <data_root>/info/nuscenes_infos_{S}sweeps_{split}.json   built by tools/preprocess/nuscenes_infos.py
 
 Raw ids map to the 16 evaluation classes with the official devkit mapping (``label_maps.nuscenes``);
-ignored classes and keyframes without lidarseg become -1. With ``with_boxes=True`` a sample also
+ignored classes and keyframes without lidarseg become -1. With ``box_classes`` set a sample also
 carries the keyframe's 3D boxes from the index (``gt_boxes``/``gt_labels``/``gt_num_points``, the
 convention of ``boxes.py``; rules in ``preprocessing/nuscenes_boxes.py``). With ``sweeps > 1`` the ``sweeps - 1``
 previous sweeps are loaded, moved into the keyframe's lidar frame with the full ego-pose and
@@ -22,11 +22,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from .base import DefaultDataset
+from .boxes import check_box_classes
 from .builder import DATASETS
 from .formats.nuscenes_lidar import aggregate_sweeps, count_pcd_bin_points, read_lidarseg, read_pcd_bin
 from .label_maps import (
     NUSCENES_CLASS_NAMES,
-    NUSCENES_DETECTION_CLASSES,
     NUSCENES_LUT,
     apply_lut,
     check_prediction,
@@ -46,9 +46,9 @@ class NuScenesDataset(DefaultDataset):
             keyframe), so models see how old a point is.
         info_sweeps: the ``max_sweeps`` the index was built with (part of its file name).
         info_dir: folder of the index files; default ``<data_root>/info``.
-        with_boxes: add the keyframe's 3D boxes to every sample.
-        box_classes: detection class names; ``gt_labels`` is the position in this list, -1 (ignore)
-            for a class not in it. Default: the ten nuScenes detection classes.
+        box_classes: detection class names (e.g. ``NUSCENES_DETECTION_CLASSES``); when set, every
+            sample carries the keyframe's 3D boxes, ``gt_labels`` being the position in this list
+            (-1, ignore, for a class not in it). None (default): no boxes.
         empty_boxes: which boxes without points stay: ``"drop"`` (default, for training) removes
             boxes with ``num_lidar_pts == 0``; ``"devkit"`` removes only boxes with no LiDAR and no
             radar point, the ground truth the devkit evaluates against; ``"keep"`` keeps all.
@@ -72,8 +72,7 @@ class NuScenesDataset(DefaultDataset):
         sweeps: int = 1,
         info_sweeps: int = 10,
         info_dir: str | None = None,
-        with_boxes: bool = False,
-        box_classes: Sequence[str] = NUSCENES_DETECTION_CLASSES,
+        box_classes: Sequence[str] | None = None,
         empty_boxes: str = "drop",
         **kwargs,
     ):
@@ -84,8 +83,7 @@ class NuScenesDataset(DefaultDataset):
         if empty_boxes not in self.empty_box_modes:
             raise ValueError(f"empty_boxes must be one of {self.empty_box_modes}, got {empty_boxes!r}")
         self.sweeps = int(sweeps)
-        self.with_boxes = bool(with_boxes)
-        self.box_class_names = list(box_classes)
+        self.box_classes = check_box_classes(box_classes)
         self.empty_boxes = empty_boxes
         self.info_sweeps = int(info_sweeps)
         self.info_dir = info_dir or os.path.join(str(data_root), "info")
@@ -139,7 +137,7 @@ class NuScenesDataset(DefaultDataset):
                 [segment, np.full(len(coord) - len(key), self.ignore_index, dtype=np.int64)]
             )
         data = dict(coord=coord, strength=strength, segment=segment, name=info["lidar_token"])
-        if self.with_boxes:
+        if self.box_classes is not None:
             data.update(self.get_boxes(idx))
         return data
 
@@ -164,7 +162,7 @@ class NuScenesDataset(DefaultDataset):
             keep = lidar + radar > 0
         else:
             keep = np.ones(len(boxes), dtype=bool)
-        lookup = {n: i for i, n in enumerate(self.box_class_names)}
+        lookup = {n: i for i, n in enumerate(self.box_classes)}
         labels = np.array([lookup.get(n, -1) for n in names], dtype=np.int64)
         return dict(gt_boxes=boxes[keep], gt_labels=labels[keep], gt_num_points=lidar[keep])
 

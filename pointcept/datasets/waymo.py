@@ -10,7 +10,7 @@ Layout (written by ``tools/preprocess/waymo.py``)::
         gt_boxes.npy, gt_type.npy, gt_num_points.npy, ...   3D box labels (``preprocessing/waymo_labels.py``)
 
 Splits are the folder names (``training``, ``validation``, ``testing``). Frames without
-``segment.npy`` (the test split) are all -1. With ``with_boxes=True`` a sample also carries the
+``segment.npy`` (the test split) are all -1. With ``box_classes`` set (e.g. ``WAYMO_DETECTION_CLASSES``) a sample also carries the
 frame's boxes (vehicle, pedestrian, cyclist) as ``gt_boxes``/``gt_labels``/``gt_num_points``; a
 frame without box files has none.
 """
@@ -21,10 +21,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from .base import DefaultDataset
-from .boxes import check_boxes
+from .boxes import check_box_classes, check_boxes
 from .builder import DATASETS
 from .formats.scene_npy import check_label_range, load_scene_npy
-from .label_maps import WAYMO_BOX_TYPE_NAMES, WAYMO_CLASS_NAMES, WAYMO_DETECTION_CLASSES, check_prediction
+from .label_maps import WAYMO_BOX_TYPE_NAMES, WAYMO_CLASS_NAMES, check_prediction
 
 
 @DATASETS.register_module()
@@ -45,12 +45,10 @@ class WaymoDataset(DefaultDataset):
         self,
         data_root: str = "data/waymo",
         split: str | Sequence[str] = "training",
-        with_boxes: bool = False,
-        box_classes: Sequence[str] = WAYMO_DETECTION_CLASSES,
+        box_classes: Sequence[str] | None = None,
         **kwargs,
     ):
-        self.with_boxes = bool(with_boxes)
-        self.box_class_names = list(box_classes)
+        self.box_classes = check_box_classes(box_classes)
         super().__init__(data_root=data_root, split=split, **kwargs)
 
     def get_data_list(self) -> list[str]:
@@ -88,7 +86,7 @@ class WaymoDataset(DefaultDataset):
             segment=segment,
             name=self.get_data_name(idx),
         )
-        if self.with_boxes:
+        if self.box_classes is not None:
             data.update(self.get_boxes(idx))
         return data
 
@@ -120,7 +118,7 @@ class WaymoDataset(DefaultDataset):
                 raise ValueError(
                     f"{os.path.join(folder, stem + '.npy')}: shape {arrays[stem].shape}, expected ({len(boxes)},)"
                 )
-        lookup = {n: i for i, n in enumerate(self.box_class_names)}
+        lookup = {n: i for i, n in enumerate(self.box_classes)}
         labels = np.array(
             [lookup.get(WAYMO_BOX_TYPE_NAMES.get(int(t), ""), -1) for t in arrays["gt_type"]], np.int64
         )
