@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from pointcept.datasets import build_dataset
 from pointcept.datasets.box_overlap import bev_intersection
@@ -204,6 +205,8 @@ def test_errors(database, tmp_path):
     scene["normal"] = np.zeros_like(scene["coord"])
     with pytest.raises(ValueError, match=r"per-point keys \['normal'\]"):
         t(scene)
+    with pytest.raises(ValueError, match="before ToTensor"):
+        t(dict(make_scene(np.random.default_rng(5), "e"), coord=torch.zeros(3, 3)))
     with pytest.raises(ValueError, match="has no 'gt_boxes'"):
         t({"coord": scene["coord"]})
     with pytest.raises(ValueError, match="GT database not found"):

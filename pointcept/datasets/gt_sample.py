@@ -114,6 +114,10 @@ class GTSample(_Transform):
         for key in ("gt_boxes", "gt_labels"):
             if key not in data:
                 raise ValueError(f"GTSample: the sample has no '{key}' (load the dataset with its boxes)")
+        if not isinstance(data["gt_boxes"], np.ndarray) or not isinstance(data["coord"], np.ndarray):
+            raise ValueError(
+                "GTSample works on numpy samples: put it before ToTensor (first in the pipeline)"
+            )
         extra_box_keys = [k for k in BOX_KEYS if k in data and k not in _BASE_BOX_KEYS]
         if extra_box_keys:
             raise ValueError(f"GTSample cannot fill per-box keys {extra_box_keys} for pasted objects")
