@@ -145,3 +145,65 @@ def test_bench_pretrain_table_counts_fused_kernels_only_with_fused(scan):
     assert "masked_gather" in fused_calls and "grid_pool" in fused_calls, rows["fused"]
     assert "schedule at the last step: mask_ratio " in proc.stdout and " mask_size " in proc.stdout
     assert "pretrain step 600: " in proc.stdout and "x fused vs reference" in proc.stdout
+
+
+DET_CONFIG = """
+_base_ = [{runtime!r}, {tiny!r}]
+model = dict(
+    type="CenterPoint",
+    backbone=dict(enc_mode=True),
+    num_classes=10,
+    point_cloud_range=(-25.6, -25.6, -5.0, 25.6, 25.6, 3.0),
+    bev_cell_size=0.8,
+    upcast_level=2,
+    neck=dict(channels=(32, 32), num_blocks=(1, 1)),
+    head_channels=32,
+)
+optimizer = dict(type="AdamW", lr=0.002, weight_decay=0.01)
+data = dict(train=dict(transform=[
+    dict(type="GTSample", db_path="nowhere.npz", class_names=["car"], sample_groups=dict(car=1)),
+    dict(type="RandomRotate", angle=(-1, 1), axis="z", center=(0, 0, 0), p=1.0),
+    dict(type="PointClip", point_cloud_range=(-25.6, -25.6, -5.0, 25.6, 25.6, 3.0)),
+    dict(type="GridSample", grid_size=0.1, mode="train", return_grid_coord=True),
+    dict(type="ToTensor"),
+    dict(type="Collect", keys=("coord", "grid_coord", "gt_boxes", "gt_labels"), feat_keys=("coord", "strength")),
+]))
+"""
+
+
+@pytest.fixture(scope="module")
+def nuscenes_sweep(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    points = np.c_[rng.uniform(-30, 30, (3000, 2)), rng.uniform(-2, 2, 3000), rng.integers(0, 256, (3000, 2))]
+    path = tmp_path_factory.mktemp("nusc") / "sweep.pcd.bin"
+    points.astype(np.float32).tofile(path)
+    return str(path)
+
+
+def test_bench_detection_case_and_table(nuscenes_sweep, tmp_path):
+    config = tmp_path / "det-tiny.py"
+    runtime = os.path.join(ROOT, "configs/_base_/default_runtime.py")
+    config.write_text(DET_CONFIG.format(runtime=runtime, tiny=BACKBONE_TINY))
+    args = ["--config", str(config), "--scan", nuscenes_sweep, "--repeats", "1", "--boxes", "12"]
+    proc = run_tool("bench_detection.py", "--case", "--sizes", "1500", *args, "--clouds", "2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r = json.loads(proc.stdout.strip().splitlines()[-1])
+    # 2 clouds of the 1500 nearest points, clipped to the range and grid-sampled: fewer, never more.
+    assert 0 < r["points"] <= 3000 and r["boxes"] <= 24
+    assert len(r["losses"]) == 2 and all(math.isfinite(x) and x > 0 for x in r["losses"])
+    assert r["peak_rss_mb"] >= r["rss_before_mb"] > 0 and r["step_s"] > 0
+    table = run_tool("bench_detection.py", "--sizes", "1500", *args)
+    assert table.returncode == 0, table.stderr[-3000:]
+    lines = table.stdout.strip().splitlines()
+    assert lines[1].split()[:3] == ["size", "points", "boxes"]
+    cells = lines[2].split()
+    assert cells[0] == "1500" and int(cells[2]) <= 12 and "->" in lines[2]
+    assert "M parameters" in lines[3]
+
+
+def test_bench_detection_needs_a_sweep(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DOS_REAL_DATA"}
+    proc = run_tool("bench_detection.py", env=env)
+    assert proc.returncode != 0 and "no scan given: pass --scan PATH/TO/LIDAR_TOP/NAME.pcd.bin" in proc.stderr
+    proc = run_tool("bench_detection.py", env=dict(env, DOS_REAL_DATA=str(tmp_path)))
+    assert f"scan not found: {tmp_path}/nuscenes/sweeps/LIDAR_TOP/" in proc.stderr

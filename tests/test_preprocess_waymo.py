@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from pointcept.datasets import WaymoDataset
+from pointcept.datasets.label_maps import WAYMO_DETECTION_CLASSES
 from pointcept.datasets.preprocessing.waymo import (
     LidarScan,
     convert_frame,
@@ -186,3 +187,84 @@ def test_convert_tfrecord_without_waymo_package(tmp_path):
         pass
     with pytest.raises(ValueError, match="waymo-open-dataset"):
         convert_tfrecord(str(tmp_path / "x.tfrecord"), str(tmp_path), "training")
+
+
+def test_laser_labels_to_boxes_and_reader(tmp_path):
+    from pointcept.datasets.preprocessing.waymo_labels import LaserLabel, convert_laser_labels
+
+    rng = np.random.default_rng(3)
+    top, front = _frame(rng)
+    labels = [
+        LaserLabel(
+            (10.0, -2.0, 1.0),
+            4.5,
+            2.0,
+            1.6,
+            0.3,
+            (5.0, -1.0),
+            type=1,
+            id="veh",
+            num_lidar_points=120,
+            difficulty=1,
+        ),
+        LaserLabel(
+            (3.0, 4.0, 0.9),
+            0.8,
+            0.6,
+            1.8,
+            3.5,
+            (0.5, 0.2),
+            type=2,
+            id="ped",
+            num_lidar_points=3,
+            difficulty=2,
+        ),
+        LaserLabel((1.0, 1.0, 2.0), 0.1, 0.9, 0.9, 0.0, type=3, id="sign", num_lidar_points=7),  # dropped
+        LaserLabel((-6.0, 2.0, 1.0), 1.8, 0.7, 1.7, -1.0, (2.0, 0.0), type=4, id="cyc", num_lidar_points=15),
+        LaserLabel((0.0, 9.0, 1.0), 1.0, 1.0, 1.0, 0.0, type=0, id="unk", num_lidar_points=2),  # dropped
+    ]
+    arrays = convert_laser_labels(labels)
+    np.testing.assert_allclose(
+        arrays["gt_boxes"],
+        [
+            [10, -2, 1, 4.5, 2.0, 1.6, 0.3, 5, -1],
+            [3, 4, 0.9, 0.8, 0.6, 1.8, 3.5 - 2 * np.pi, 0.5, 0.2],  # heading wrapped to [-pi, pi)
+            [-6, 2, 1, 1.8, 0.7, 1.7, -1.0, 2, 0],
+        ],
+        rtol=1e-6,
+        atol=1e-6,
+    )
+    np.testing.assert_array_equal(arrays["gt_type"], [1, 2, 4])
+    np.testing.assert_array_equal(arrays["gt_num_points"], [120, 3, 15])
+    np.testing.assert_array_equal(arrays["gt_difficulty"], [1, 2, 0])
+    assert arrays["gt_ids"].tolist() == ["veh", "ped", "cyc"]
+    assert convert_laser_labels([])["gt_boxes"].shape == (0, 9)
+
+    frame = convert_frame([top, front], np.eye(4), laser_labels=labels)
+    folder = tmp_path / "training" / "segment-9_with_camera_labels" / "1550000000000000"
+    save_frame(frame, str(folder))
+    assert sorted(p.name for p in folder.glob("gt_*.npy")) == [
+        "gt_boxes.npy", "gt_difficulty.npy", "gt_ids.npy", "gt_num_points.npy", "gt_type.npy"
+    ]  # fmt: skip
+    ds = WaymoDataset(data_root=str(tmp_path), split="training", box_classes=WAYMO_DETECTION_CLASSES)
+    d = ds.get_data(0)
+    np.testing.assert_allclose(d["gt_boxes"], arrays["gt_boxes"])
+    np.testing.assert_array_equal(d["gt_labels"], [0, 1, 2])  # vehicle, pedestrian, cyclist
+    np.testing.assert_array_equal(d["gt_num_points"], [120, 3, 15])
+    only_peds = WaymoDataset(data_root=str(tmp_path), split="training", box_classes=["pedestrian"])
+    np.testing.assert_array_equal(only_peds.get_data(0)["gt_labels"], [-1, 0, -1])
+    assert "gt_boxes" not in WaymoDataset(data_root=str(tmp_path), split="training").get_data(0)
+
+    # A frame without box files has no boxes; inconsistent box files name the file.
+    unlabelled = tmp_path / "training" / "segment-9_with_camera_labels" / "1550000000100000"
+    save_frame(convert_frame([top, front], np.eye(4)), str(unlabelled))
+    ds = WaymoDataset(data_root=str(tmp_path), split="training", box_classes=WAYMO_DETECTION_CLASSES)
+    assert ds.get_data(1)["gt_boxes"].shape == (0, 9)
+    np.save(folder / "gt_type.npy", np.array([1, 2], np.int8))
+    with pytest.raises(ValueError, match=r"gt_type\.npy: shape \(2,\), expected \(3,\)"):
+        ds.get_data(0)
+    bad = arrays["gt_boxes"].copy()
+    bad[0, 4] = 0
+    np.save(folder / "gt_boxes.npy", bad)
+    with pytest.raises(ValueError, match=r"gt_boxes\.npy has non-positive sizes"):
+        ds.get_data(0)

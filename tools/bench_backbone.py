@@ -22,8 +22,8 @@ from bench_common import (
     check_common_arguments,
     grid_sampled_scan,
     peak_rss_mb,
-    print_result,
     run_case,
+    run_case_or_table,
     time_steps,
 )
 
@@ -112,10 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.sizes = args.sizes if args.sizes is not None else DEFAULT_SIZES
     check_common_arguments(args)
-    if args.case:
-        print_result(run_one_case(args))
-    else:
-        run_table(args)
+    run_case_or_table(args, run_one_case, run_table)
 
 
 if __name__ == "__main__":

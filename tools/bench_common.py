@@ -1,5 +1,5 @@
-"""Shared parts of the training benchmarks (``tools/bench_backbone.py``, ``tools/bench_pretrain.py``)
-and of the tests that run on a real scan.
+"""Shared parts of the training benchmarks (``tools/bench_backbone.py``, ``tools/bench_pretrain.py``,
+``tools/bench_detection.py``) and of the tests that run on a real scan.
 
 Each benchmark prints a table with one row per case. A case runs in a fresh Python process,
 ``python tools/bench_<name>.py --case ...`` (documented in each script's ``--help``), which prints
@@ -8,6 +8,8 @@ its result as the last line of stdout, one JSON object; so the peak resident set
 
 The sample scan is a SemanticKITTI velodyne ``.bin``: ``--scan``, or by default
 ``$DOS_REAL_DATA/semantic_kitti/dataset/sequences/00/velodyne/000000.bin``; there is no other default.
+The detection benchmark reads a nuScenes ``.pcd.bin`` instead (default
+``$DOS_REAL_DATA/`` + ``NUSCENES_SWEEP_IN_REAL_DATA``).
 """
 
 import argparse
@@ -19,31 +21,36 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
+from types import SimpleNamespace
 
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REAL_DATA_ENV = "DOS_REAL_DATA"
 SCAN_IN_REAL_DATA = "semantic_kitti/dataset/sequences/00/velodyne/000000.bin"
+NUSCENES_SWEEP_IN_REAL_DATA = (
+    "nuscenes/sweeps/LIDAR_TOP/n008-2018-08-01-15-16-36-0400__LIDAR_TOP__1533151603597909.pcd.bin"
+)
 
 
 # ---------------------------------------------------------------------------------- scan loading
-def default_scan() -> str | None:
-    """The sample scan under ``$DOS_REAL_DATA``, or None when the variable is unset or empty."""
+def default_scan(in_real_data: str = SCAN_IN_REAL_DATA) -> str | None:
+    """The sample scan ``in_real_data`` under ``$DOS_REAL_DATA``, or None when the variable is unset or empty."""
     real_data = os.environ.get(REAL_DATA_ENV)
-    return os.path.join(real_data, SCAN_IN_REAL_DATA) if real_data else None
+    return os.path.join(real_data, in_real_data) if real_data else None
 
 
-def resolve_scan(scan: str | None) -> str:
-    """``scan``, else the default; SystemExit with what to pass when neither names a file."""
-    path = scan or default_scan()
+def resolve_scan(
+    scan: str | None, in_real_data: str = SCAN_IN_REAL_DATA, example: str = "PATH/TO/velodyne/NNNNNN.bin"
+) -> str:
+    """``scan``, else the default; SystemExit with what to pass (``--scan example``) when neither names a file."""
+    path = scan or default_scan(in_real_data)
     if path is None:
         raise SystemExit(
-            f"no scan given: pass --scan PATH/TO/velodyne/NNNNNN.bin, or set {REAL_DATA_ENV} to the "
-            f"folder holding {SCAN_IN_REAL_DATA}"
+            f"no scan given: pass --scan {example}, or set {REAL_DATA_ENV} to the folder holding {in_real_data}"
         )
     if not os.path.isfile(path):
-        where = "--scan" if scan else f"${REAL_DATA_ENV}/{SCAN_IN_REAL_DATA}"
+        where = "--scan" if scan else f"${REAL_DATA_ENV}/{in_real_data}"
         raise SystemExit(f"scan not found: {path} (from {where})")
     return path
 
@@ -111,15 +118,22 @@ def time_steps(
 
 
 # ---------------------------------------------------------------------------------- running cases
-def add_common_arguments(parser: argparse.ArgumentParser, default_config: str, sizes_help: str) -> None:
-    """``--config``, ``--scan``, ``--sizes``, ``--repeats`` and ``--case``."""
+def add_common_arguments(
+    parser: argparse.ArgumentParser,
+    default_config: str,
+    sizes_help: str,
+    in_real_data: str = SCAN_IN_REAL_DATA,
+    scan_kind: str = "SemanticKITTI velodyne .bin",
+) -> None:
+    """``--config``, ``--scan`` (a ``scan_kind``, default ``$DOS_REAL_DATA/<in_real_data>``), ``--sizes``,
+    ``--repeats`` and ``--case``."""
     parser.add_argument(
         "--config", default=default_config, help=f"default: {os.path.relpath(default_config, ROOT)}"
     )
     parser.add_argument(
         "--scan",
         default=None,
-        help=f"SemanticKITTI velodyne .bin (default: ${REAL_DATA_ENV}/{SCAN_IN_REAL_DATA})",
+        help=f"{scan_kind} (default: ${REAL_DATA_ENV}/{in_real_data})",
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=None, help=sizes_help)
     parser.add_argument("--repeats", type=int, default=2, help="timed steps after one warm-up step")
@@ -131,9 +145,13 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_config: str, s
     )
 
 
-def check_common_arguments(args: argparse.Namespace) -> None:
-    """Resolve ``args.scan``; SystemExit on a missing config or a negative size / repeat count."""
-    args.scan = resolve_scan(args.scan)
+def check_common_arguments(
+    args: argparse.Namespace,
+    in_real_data: str = SCAN_IN_REAL_DATA,
+    example: str = "PATH/TO/velodyne/NNNNNN.bin",
+) -> None:
+    """Resolve ``args.scan`` (see ``resolve_scan``); SystemExit on a missing config or a negative size / repeat count."""
+    args.scan = resolve_scan(args.scan, in_real_data, example)
     if not os.path.isfile(args.config):
         raise SystemExit(f"config not found: {args.config}")
     if args.repeats < 0 or min(args.sizes) < 0:
@@ -161,6 +179,17 @@ def run_case(script: str, argv: list[str], env: dict | None = None) -> dict | st
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+STEP_COLUMNS = [
+    ("warm-up s", 9, ".2f"),
+    ("s/step", 7, ".2f"),
+    ("CPU s", 6, ".1f"),
+    ("points/s", 8, ".0f"),
+    ("RSS before MB", 13, ".0f"),
+    ("peak RSS MB", 11, ".0f"),
+]
+"""The columns of a training-step table after its case columns (pretraining and detection benchmarks)."""
+
+
 class Table:
     """Fixed-width rows: ``columns`` is a list of (title, width, format spec for numbers);
     an optional free-text ``tail`` column ends each row. ``None`` prints as ``-``."""
@@ -184,3 +213,75 @@ class Table:
             else:
                 cells.append(f"{value:>{width}{spec}}")
         return " ".join(cells) + (f"  {tail}" if tail else "")
+
+
+# ---------------------------------------------------------------------------------- training cases
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--amp`` (the config's ``amp_dtype``) and ``--device cpu|cuda``."""
+    parser.add_argument("--amp", action="store_true", help="use the config's amp_dtype (default fp32)")
+    parser.add_argument(
+        "--device", choices=["cpu", "cuda"], default="cpu", help="where the step runs (default cpu)"
+    )
+
+
+def check_device(args: argparse.Namespace) -> None:
+    """SystemExit when ``--device cuda`` is asked for without CUDA."""
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: CUDA is not available (no GPU, driver or CUDA build of torch)")
+
+
+def build_training(cfg, model, device, amp: bool) -> SimpleNamespace:
+    """The config's optimizer (with ``param_dicts``, layer-wise lr decay, no-decay keywords), scheduler
+    over ``cfg.max_steps``, grad scaler and autocast dtype (None unless ``amp``), as the trainer builds them.
+
+    Returns a namespace with ``optimizer``, ``scheduler``, ``scaler``, ``amp_dtype`` and ``max_steps``.
+    """
+    from pointcept.engines import build_optimizer, build_scheduler
+    from pointcept.engines.amp import build_grad_scaler, resolve_amp_dtype
+
+    optimizer = build_optimizer(
+        cfg.optimizer,
+        model,
+        param_dicts=cfg.get("param_dicts"),
+        layer_decay=cfg.get("layer_decay"),
+        no_decay_keywords=tuple(cfg.get("no_decay_keywords") or ()),
+    )
+    max_steps = int(cfg.max_steps)
+    amp_dtype = resolve_amp_dtype(cfg.get("amp_dtype"), device) if amp else None
+    return SimpleNamespace(
+        optimizer=optimizer,
+        scheduler=build_scheduler(cfg.get("scheduler"), optimizer, max_steps),
+        scaler=build_grad_scaler(device, amp_dtype),
+        amp_dtype=amp_dtype,
+        max_steps=max_steps,
+    )
+
+
+def device_report(device, amp_dtype) -> dict:
+    """What a case ran on: autocast dtype, torch threads, device type, attention kernel, CUDA peak memory."""
+    import torch
+
+    from pointcept.models import attention
+
+    return dict(
+        amp=str(amp_dtype),
+        threads=torch.get_num_threads(),
+        device=device.type,
+        attention="flash_attn" if attention._flash_available(device) else "sdpa",
+        **(
+            {"cuda_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20} if device.type == "cuda" else {}
+        ),
+    )
+
+
+def run_case_or_table(
+    args: argparse.Namespace, run_one_case: Callable[[argparse.Namespace], dict], run_table: Callable
+) -> None:
+    """``--case``: print ``run_one_case(args)`` as the JSON line; otherwise ``run_table(args)``."""
+    if args.case:
+        print_result(run_one_case(args))
+    else:
+        run_table(args)

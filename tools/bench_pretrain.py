@@ -37,12 +37,17 @@ from types import SimpleNamespace
 
 from bench_common import (
     ROOT,
+    STEP_COLUMNS,
     Table,
     add_common_arguments,
+    add_device_arguments,
+    build_training,
     check_common_arguments,
+    check_device,
+    device_report,
     peak_rss_mb,
-    print_result,
     run_case,
+    run_case_or_table,
     time_steps,
 )
 
@@ -56,12 +61,7 @@ TABLE = Table(
         ("size", 6, "d"),
         ("backend", 9, ""),
         ("points", 7, "d"),
-        ("warm-up s", 9, ".2f"),
-        ("s/step", 7, ".2f"),
-        ("CPU s", 6, ".1f"),
-        ("points/s", 8, ".0f"),
-        ("RSS before MB", 13, ".0f"),
-        ("peak RSS MB", 11, ".0f"),
+        *STEP_COLUMNS,
     ],
     tail="dos_ops calls (warm-up step)",
 )
@@ -125,11 +125,10 @@ def run_one_case(args: argparse.Namespace) -> dict:
     import torch
 
     from pointcept import ops
-    from pointcept.engines import build_optimizer, build_scheduler, train_step
-    from pointcept.engines.amp import build_grad_scaler, resolve_amp_dtype
+    from pointcept.engines import train_step
     from pointcept.engines.hooks.base import build_hooks
     from pointcept.engines.storage import ScalarStorage
-    from pointcept.models import attention, build_model
+    from pointcept.models import build_model
     from pointcept.utils.config import load_config
 
     ops.set_backend(args.backends[0])
@@ -141,22 +140,15 @@ def run_one_case(args: argparse.Namespace) -> dict:
     batch = pretrain_batch(cfg, args.scan, args.sizes[0], args.clouds)
     views = [batch[k] for k in ("view1", "view2")]
     model = build_model(cfg.model).to(device).train()
-    optimizer = build_optimizer(
-        cfg.optimizer,
-        model,
-        param_dicts=cfg.get("param_dicts"),
-        layer_decay=cfg.get("layer_decay"),
-        no_decay_keywords=tuple(cfg.get("no_decay_keywords") or ()),
-    )
-    max_steps = int(cfg.max_steps)
-    amp_dtype = resolve_amp_dtype(cfg.get("amp_dtype"), device) if args.amp else None
+    training = build_training(cfg, model, device, args.amp)
+    optimizer, max_steps, amp_dtype = training.optimizer, training.max_steps, training.amp_dtype
     # The attributes DOSScheduleHook reads from its trainer; ``step`` = completed steps.
     trainer = SimpleNamespace(
         model=model,
         model_without_ddp=model,
         optimizer=optimizer,
-        scheduler=build_scheduler(cfg.get("scheduler"), optimizer, max_steps),
-        scaler=build_grad_scaler(device, amp_dtype),
+        scheduler=training.scheduler,
+        scaler=training.scaler,
         storage=ScalarStorage(),
         forward_kwargs={},
         step=max_steps // 2,
@@ -203,13 +195,7 @@ def run_one_case(args: argparse.Namespace) -> dict:
         losses=losses,
         # What the hook applied at the last step (tau_t, mask size and ratio, weight decay, momentum).
         schedule={k: trainer.storage.latest(k) for k in trainer.storage.names() if k.startswith("sched/")},
-        amp=str(amp_dtype),
-        threads=torch.get_num_threads(),
-        device=device.type,
-        attention="flash_attn" if attention._flash_available(device) else "sdpa",
-        **(
-            {"cuda_peak_mb": torch.cuda.max_memory_allocated(device) / 2**20} if device.type == "cuda" else {}
-        ),
+        **device_report(device, amp_dtype),
     )
 
 
@@ -271,27 +257,17 @@ def main(argv: list[str] | None = None) -> None:
         default=list(BACKENDS),
         help="dos_ops backends (exactly one with --case)",
     )
-    parser.add_argument("--amp", action="store_true", help="use the config's amp_dtype (default fp32)")
-    parser.add_argument(
-        "--device", choices=["cpu", "cuda"], default="cpu", help="where the step runs (default cpu)"
-    )
+    add_device_arguments(parser)
     add_debug_argument(parser)
     args = parser.parse_args(argv)
-    if args.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise SystemExit("--device cuda: CUDA is not available (no GPU, driver or CUDA build of torch)")
+    check_device(args)
     args.sizes = args.sizes if args.sizes is not None else DEFAULT_SIZES
     check_common_arguments(args)
     if args.clouds < 1:
         raise SystemExit("--clouds must be >= 1")
     if args.case and len(args.backends) != 1:
         raise SystemExit(f"--case runs one case: give exactly one --backends value, got {args.backends}")
-    if args.case:
-        print_result(run_one_case(args))
-    else:
-        run_table(args)
+    run_case_or_table(args, run_one_case, run_table)
 
 
 if __name__ == "__main__":

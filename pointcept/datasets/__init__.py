@@ -5,6 +5,7 @@ from .builder import DATASETS, TRANSFORMS, build_dataset
 from .collate import collate_fn, point_collate_fn
 from .dos_views import DOSViewGenerator
 from .generic import GenericNpyDataset, PointFileDataset
+from .gt_sample import GTSample
 from .nuscenes import NuScenesDataset
 from .scannet import ScanNet200Dataset, ScanNetDataset
 from .semantic_kitti import SemanticKITTIDataset
@@ -29,6 +30,7 @@ __all__ = [
     "DOSViewGenerator",
     "NuScenesDataset",
     "WaymoDataset",
+    "GTSample",
     "GenericNpyDataset",
     "PointFileDataset",
     "ScanNetDataset",

@@ -184,3 +184,12 @@ def translate_boxes(boxes: np.ndarray, shift: Sequence[float]) -> np.ndarray:
     b = check_boxes(boxes).astype(np.float64)
     b[:, :3] += np.asarray(shift, dtype=np.float64).reshape(3)
     return b.astype(np.float32)
+
+
+def check_box_classes(box_classes: Sequence[str] | None) -> list[str] | None:
+    """A reader's ``box_classes`` argument: None (no boxes) or a non-empty list of class names."""
+    if box_classes is None:
+        return None
+    if isinstance(box_classes, str) or not len(box_classes):
+        raise ValueError(f"box_classes must be a non-empty list of class names, got {box_classes!r}")
+    return [str(c) for c in box_classes]

@@ -8,7 +8,9 @@ Layout::
     <data_root>/info/nuscenes_infos_{S}sweeps_{split}.json   built by tools/preprocess/nuscenes_infos.py
 
 Raw ids map to the 16 evaluation classes with the official devkit mapping (``label_maps.nuscenes``);
-ignored classes and keyframes without lidarseg become -1. With ``sweeps > 1`` the ``sweeps - 1``
+ignored classes and keyframes without lidarseg become -1. With ``box_classes`` set a sample also
+carries the keyframe's 3D boxes from the index (``gt_boxes``/``gt_labels``/``gt_num_points``, the
+convention of ``boxes.py``; rules in ``preprocessing/nuscenes_boxes.py``). With ``sweeps > 1`` the ``sweeps - 1``
 previous sweeps are loaded, moved into the keyframe's lidar frame with the full ego-pose and
 calibration transforms stored in the index, and appended (their points are unlabelled, -1).
 """
@@ -20,9 +22,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from .base import DefaultDataset
+from .boxes import check_box_classes
 from .builder import DATASETS
 from .formats.nuscenes_lidar import aggregate_sweeps, count_pcd_bin_points, read_lidarseg, read_pcd_bin
-from .label_maps import NUSCENES_CLASS_NAMES, NUSCENES_LUT, apply_lut, check_prediction
+from .label_maps import (
+    NUSCENES_CLASS_NAMES,
+    NUSCENES_LUT,
+    apply_lut,
+    check_prediction,
+)
 from .preprocessing.nuscenes_info import info_path
 
 
@@ -38,10 +46,20 @@ class NuScenesDataset(DefaultDataset):
             keyframe), so models see how old a point is.
         info_sweeps: the ``max_sweeps`` the index was built with (part of its file name).
         info_dir: folder of the index files; default ``<data_root>/info``.
+        box_classes: detection class names (e.g. ``NUSCENES_DETECTION_CLASSES``); when set, every
+            sample carries the keyframe's 3D boxes, ``gt_labels`` being the position in this list
+            (-1, ignore, for a class not in it). None (default): no boxes.
+        empty_boxes: which boxes without points stay: ``"drop"`` (default, for training) removes
+            boxes with ``num_lidar_pts == 0``; ``"devkit"`` removes only boxes with no LiDAR and no
+            radar point, the ground truth the devkit evaluates against; ``"keep"`` keeps all.
 
     Sample: ``coord`` (N,3) float32 in the keyframe lidar frame, ``strength`` (N,1) float32 =
-    intensity / 255 (or (N,2) with the time lag), ``segment`` (N,) int64, ``name`` = lidar token.
+    intensity / 255 (or (N,2) with the time lag), ``segment`` (N,) int64, ``name`` = lidar token;
+    with boxes also ``gt_boxes`` (M,9) float32 (LiDAR frame of the keyframe), ``gt_labels`` (M,)
+    int64, ``gt_num_points`` (M,) int64 = the annotation's ``num_lidar_pts``.
     """
+
+    empty_box_modes = ("drop", "devkit", "keep")
 
     class_names = list(NUSCENES_CLASS_NAMES)
     # Prediction files use the devkit's challenge indices 1..16 (0 = ignore).
@@ -54,13 +72,19 @@ class NuScenesDataset(DefaultDataset):
         sweeps: int = 1,
         info_sweeps: int = 10,
         info_dir: str | None = None,
+        box_classes: Sequence[str] | None = None,
+        empty_boxes: str = "drop",
         **kwargs,
     ):
         if int(sweeps) < 1:
             raise ValueError(f"sweeps must be >= 1 (1 = keyframe only), got {sweeps}")
         if int(sweeps) > int(info_sweeps):
             raise ValueError(f"sweeps={sweeps} exceeds info_sweeps={info_sweeps} the index was built with")
+        if empty_boxes not in self.empty_box_modes:
+            raise ValueError(f"empty_boxes must be one of {self.empty_box_modes}, got {empty_boxes!r}")
         self.sweeps = int(sweeps)
+        self.box_classes = check_box_classes(box_classes)
+        self.empty_boxes = empty_boxes
         self.info_sweeps = int(info_sweeps)
         self.info_dir = info_dir or os.path.join(str(data_root), "info")
         super().__init__(data_root=data_root, split=split, **kwargs)
@@ -112,7 +136,35 @@ class NuScenesDataset(DefaultDataset):
             segment = np.concatenate(
                 [segment, np.full(len(coord) - len(key), self.ignore_index, dtype=np.int64)]
             )
-        return dict(coord=coord, strength=strength, segment=segment, name=info["lidar_token"])
+        data = dict(coord=coord, strength=strength, segment=segment, name=info["lidar_token"])
+        if self.box_classes is not None:
+            data.update(self.get_boxes(idx))
+        return data
+
+    def get_boxes(self, idx: int) -> dict:
+        """``gt_boxes``/``gt_labels``/``gt_num_points`` of sample ``idx`` after the ``empty_boxes`` filter.
+
+        An index without boxes (built without annotation tables, e.g. the test split) gives none.
+        """
+        info = self.data_list[idx % len(self.data_list)]
+        boxes = np.asarray(info.get("gt_boxes", []), dtype=np.float32).reshape(-1, 9)
+        names = list(info.get("gt_names", []))
+        lidar = np.asarray(info.get("gt_num_lidar_pts", []), dtype=np.int64)
+        radar = np.asarray(info.get("gt_num_radar_pts", np.zeros(len(boxes))), dtype=np.int64)
+        if not (len(names) == len(lidar) == len(radar) == len(boxes)):
+            raise ValueError(
+                f"{info['lidar_token']}: info index has {len(boxes)} gt_boxes, {len(names)} gt_names, "
+                f"{len(lidar)} gt_num_lidar_pts and {len(radar)} gt_num_radar_pts"
+            )
+        if self.empty_boxes == "drop":
+            keep = lidar > 0
+        elif self.empty_boxes == "devkit":
+            keep = lidar + radar > 0
+        else:
+            keep = np.ones(len(boxes), dtype=bool)
+        lookup = {n: i for i, n in enumerate(self.box_classes)}
+        labels = np.array([lookup.get(n, -1) for n in names], dtype=np.int64)
+        return dict(gt_boxes=boxes[keep], gt_labels=labels[keep], gt_num_points=lidar[keep])
 
     def save_prediction(self, pred: np.ndarray, name: str, save_path: str) -> str:
         """Write the keyframe part of ``pred`` as ``<save_path>/lidarseg/<split>/<token>_lidarseg.bin``.

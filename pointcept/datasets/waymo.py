@@ -7,9 +7,12 @@ Layout (written by ``tools/preprocess/waymo.py``)::
         strength.npy  float32 (N, 1)  tanh(intensity) (or (N, C) with extra columns, e.g. elongation)
         segment.npy   int (N,)        Segmentation.Type - 1: TYPE_UNDEFINED (unlabelled) -> -1
         pose.npy      float32 (4, 4)  vehicle -> world (unused for single frames)
+        gt_boxes.npy, gt_type.npy, gt_num_points.npy, ...   3D box labels (``preprocessing/waymo_labels.py``)
 
 Splits are the folder names (``training``, ``validation``, ``testing``). Frames without
-``segment.npy`` (the test split) are all -1.
+``segment.npy`` (the test split) are all -1. With ``box_classes`` set (e.g. ``WAYMO_DETECTION_CLASSES``) a sample also carries the
+frame's boxes (vehicle, pedestrian, cyclist) as ``gt_boxes``/``gt_labels``/``gt_num_points``; a
+frame without box files has none.
 """
 
 import os
@@ -18,9 +21,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from .base import DefaultDataset
+from .boxes import check_box_classes, check_boxes
 from .builder import DATASETS
 from .formats.scene_npy import check_label_range, load_scene_npy
-from .label_maps import WAYMO_CLASS_NAMES, check_prediction
+from .label_maps import WAYMO_BOX_TYPE_NAMES, WAYMO_CLASS_NAMES, check_prediction
 
 
 @DATASETS.register_module()
@@ -28,14 +32,23 @@ class WaymoDataset(DefaultDataset):
     """Waymo lidar semantic segmentation (22 classes), one sample per frame.
 
     Sample: ``coord`` (N,3) float32, ``strength`` (N,C) float32, ``segment`` (N,) int64 (-1
-    ignore), ``name`` = ``"<segment_name>_<timestamp>"``.
+    ignore), ``name`` = ``"<segment_name>_<timestamp>"``; with boxes also ``gt_boxes`` (M,9)
+    float32 (vehicle frame), ``gt_labels`` (M,) int64 (position in ``box_classes``, -1 for a type
+    not in it), ``gt_num_points`` (M,) int64 (Waymo's ``num_lidar_points_in_box``).
     """
 
     class_names = list(WAYMO_CLASS_NAMES)
     # Prediction files hold the raw Segmentation.Type (train id + 1).
     learning_map_inv = np.arange(1, len(WAYMO_CLASS_NAMES) + 1, dtype=np.int64)
 
-    def __init__(self, data_root: str = "data/waymo", split: str | Sequence[str] = "training", **kwargs):
+    def __init__(
+        self,
+        data_root: str = "data/waymo",
+        split: str | Sequence[str] = "training",
+        box_classes: Sequence[str] | None = None,
+        **kwargs,
+    ):
+        self.box_classes = check_box_classes(box_classes)
         super().__init__(data_root=data_root, split=split, **kwargs)
 
     def get_data_list(self) -> list[str]:
@@ -67,12 +80,49 @@ class WaymoDataset(DefaultDataset):
             )
         else:
             segment = np.full(n, self.ignore_index, dtype=np.int64)
-        return dict(
+        data = dict(
             coord=arrays["coord"].astype(np.float32, copy=False),
             strength=arrays["strength"].astype(np.float32, copy=False),
             segment=segment,
             name=self.get_data_name(idx),
         )
+        if self.box_classes is not None:
+            data.update(self.get_boxes(idx))
+        return data
+
+    def get_boxes(self, idx: int) -> dict:
+        """``gt_boxes``/``gt_labels``/``gt_num_points`` of frame ``idx`` (none if it has no ``gt_boxes.npy``)."""
+        folder = self.data_list[idx % len(self.data_list)]
+        arrays = {}
+        for stem in ("gt_boxes", "gt_type", "gt_num_points"):
+            path = os.path.join(folder, f"{stem}.npy")
+            if os.path.isfile(path):
+                try:
+                    arrays[stem] = np.load(path, allow_pickle=False)
+                except (ValueError, OSError, EOFError) as e:
+                    raise ValueError(f"{path}: cannot read .npy ({e})") from e
+        if "gt_boxes" not in arrays:
+            return dict(
+                gt_boxes=np.zeros((0, 9), np.float32),
+                gt_labels=np.zeros(0, np.int64),
+                gt_num_points=np.zeros(0, np.int64),
+            )
+        boxes_path = os.path.join(folder, "gt_boxes.npy")
+        boxes = check_boxes(arrays["gt_boxes"], boxes_path).astype(np.float32)
+        for stem in ("gt_type", "gt_num_points"):
+            if stem not in arrays:
+                raise ValueError(
+                    f"{os.path.join(folder, stem + '.npy')}: required with gt_boxes.npy, missing"
+                )
+            if arrays[stem].shape != (len(boxes),):
+                raise ValueError(
+                    f"{os.path.join(folder, stem + '.npy')}: shape {arrays[stem].shape}, expected ({len(boxes)},)"
+                )
+        lookup = {n: i for i, n in enumerate(self.box_classes)}
+        labels = np.array(
+            [lookup.get(WAYMO_BOX_TYPE_NAMES.get(int(t), ""), -1) for t in arrays["gt_type"]], np.int64
+        )
+        return dict(gt_boxes=boxes, gt_labels=labels, gt_num_points=arrays["gt_num_points"].astype(np.int64))
 
     def get_column_source(self, idx: int, key: str) -> str:
         asset = key

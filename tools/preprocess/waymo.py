@@ -5,6 +5,8 @@
 Reads <raw-root>/<split>/*.tfrecord and writes <out-root>/<split>/<record>/<timestamp>/. Training and
 validation keep the frames that carry segmentation labels; testing keeps the frames listed in
 --test-frames (lines "<context_name>,<timestamp_micros>", the official 3d_semseg_test_set_frames.txt).
+Training/validation frames also get their 3D box labels (gt_*.npy); --all-frames keeps the frames
+without segmentation labels too (detection).
 Needs tensorflow and waymo-open-dataset (e.g. waymo-open-dataset-tf-2-12-0) in the environment.
 """
 
@@ -35,6 +37,11 @@ def main() -> None:
     parser.add_argument(
         "--with-elongation", action="store_true", help="store elongation as a 2nd strength column"
     )
+    parser.add_argument(
+        "--all-frames",
+        action="store_true",
+        help="keep every training/validation frame, also those without segmentation labels (for detection)",
+    )
     add_debug_argument(parser)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -49,7 +56,8 @@ def main() -> None:
         if not records:
             parser.error(f"no .tfrecord files in {os.path.join(args.raw_root, split)}")
         frames = sum(
-            convert_tfrecord(r, args.out_root, split, test_frames, args.with_elongation) for r in records
+            convert_tfrecord(r, args.out_root, split, test_frames, args.with_elongation, args.all_frames)
+            for r in records
         )
         print(f"{split}: {frames} frames from {len(records)} records")
 

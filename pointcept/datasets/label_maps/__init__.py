@@ -8,6 +8,12 @@ from .nuscenes import (
     NUSCENES_LUT,
     NUSCENES_RAW_NAMES,
 )
+from .nuscenes_detection import (
+    NUSCENES_BICYCLE_RACK,
+    NUSCENES_CATEGORY_TO_DETECTION,
+    NUSCENES_DETECTION_CLASSES,
+    category_to_detection_name,
+)
 from .scannet import (
     SCANNET20_CLASS_NAMES,
     SCANNET20_LUT,
@@ -24,10 +30,13 @@ from .semantic_kitti import (
     SEMANTIC_KITTI_RAW_NAMES,
     semantic_kitti_lut,
 )
-from .waymo import WAYMO_CLASS_NAMES
+from .waymo import WAYMO_BOX_TYPE_NAMES, WAYMO_CLASS_NAMES, WAYMO_DETECTION_CLASSES
 
 __all__ = [
+    "NUSCENES_BICYCLE_RACK",
+    "NUSCENES_CATEGORY_TO_DETECTION",
     "NUSCENES_CLASS_NAMES",
+    "NUSCENES_DETECTION_CLASSES",
     "NUSCENES_FINE_TO_COARSE",
     "NUSCENES_LEARNING_MAP",
     "NUSCENES_LUT",
@@ -43,9 +52,12 @@ __all__ = [
     "SEMANTIC_KITTI_LEARNING_MAP_INV",
     "SEMANTIC_KITTI_RAW_IDS",
     "SEMANTIC_KITTI_RAW_NAMES",
+    "WAYMO_BOX_TYPE_NAMES",
     "WAYMO_CLASS_NAMES",
+    "WAYMO_DETECTION_CLASSES",
     "apply_lut",
     "build_lut",
+    "category_to_detection_name",
     "check_prediction",
     "semantic_kitti_lut",
 ]

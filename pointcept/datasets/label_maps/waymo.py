@@ -29,3 +29,9 @@ WAYMO_CLASS_NAMES = (
     "walkable",
     "sidewalk",
 )
+
+# Detection: ``Label.Type`` of waymo-open-dataset ``protos/label.proto`` (TYPE_UNKNOWN = 0,
+# TYPE_VEHICLE = 1, TYPE_PEDESTRIAN = 2, TYPE_SIGN = 3, TYPE_CYCLIST = 4). The 3D detection
+# benchmark evaluates vehicle, pedestrian and cyclist; signs and unknown objects are not boxes here.
+WAYMO_DETECTION_CLASSES = ("vehicle", "pedestrian", "cyclist")
+WAYMO_BOX_TYPE_NAMES = {1: "vehicle", 2: "pedestrian", 4: "cyclist"}

@@ -1,7 +1,8 @@
 """Build the nuScenes lidar info index straight from the devkit's JSON tables (no devkit needed).
 
 Reads ``<data_root>/<version>/{scene,sample,sample_data,sensor,calibrated_sensor,ego_pose}.json``
-and, when present, ``lidarseg.json``. For every keyframe of every scene of a split it records::
+and, when present, ``lidarseg.json`` and the annotation tables (``sample_annotation``, ``instance``,
+``category``, ``attribute``). For every keyframe of every scene of a split it records::
 
     {
       "lidar_token", "sample_token", "scene_name", "timestamp" (us),
@@ -10,6 +11,10 @@ and, when present, ``lidarseg.json``. For every keyframe of every scene of a spl
       "sweeps": [  # up to max_sweeps - 1 earlier LIDAR_TOP sweeps, newest first
         {"lidar_path", "time_lag" (s, >= 0), "transform_matrix" (4x4 list: sweep lidar -> keyframe lidar)}
       ],
+      # when sample_annotation.json exists (rules in nuscenes_boxes.py):
+      "gt_boxes" (M x 9, keyframe LiDAR frame), "gt_names", "gt_num_lidar_pts", "gt_num_radar_pts",
+      "gt_velocity_valid", "gt_attributes", "gt_instance_tokens", "gt_annotation_tokens",
+      "bicycle_rack_boxes" (K x 9), "lidar_to_global" (4x4),
     }
 
 and writes ``<out_dir>/nuscenes_infos_{max_sweeps}sweeps_{split}.json``. JSON rather than pickle so an
@@ -27,6 +32,7 @@ import os
 import numpy as np
 
 from ..formats.nuscenes_lidar import pose_matrix, sweep_to_keyframe
+from .nuscenes_boxes import NuScenesBoxTables
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +52,17 @@ def _load_table(table_dir: str, name: str, required: bool = True) -> list[dict] 
             return json.load(f)
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: invalid JSON ({e})") from e
+
+
+def _load_box_tables(table_dir: str) -> NuScenesBoxTables | None:
+    """The annotation tables when ``sample_annotation.json`` exists (not in v1.0-test), else None."""
+    annotations = _load_table(table_dir, "sample_annotation", required=False)
+    if annotations is None:
+        return None
+    names = ("sample", "instance", "category", "attribute")
+    tables = {n: _load_table(table_dir, n) for n in names}
+    tables["sample_annotation"] = annotations
+    return NuScenesBoxTables(tables)
 
 
 def official_splits(version: str) -> dict[str, list[str]]:
@@ -98,6 +115,7 @@ def build_nuscenes_infos(
     calibs = {c["token"]: c for c in _load_table(table_dir, "calibrated_sensor")}
     ego_poses = {e["token"]: e for e in _load_table(table_dir, "ego_pose")}
     lidarseg = _load_table(table_dir, "lidarseg", required=False) or []
+    box_tables = _load_box_tables(table_dir)
     seg_by_sd = {r["sample_data_token"]: r["filename"] for r in lidarseg}
 
     lidar_calibs = {t for t, c in calibs.items() if sensors[c["sensor_token"]]["channel"] == LIDAR_CHANNEL}
@@ -147,17 +165,22 @@ def build_nuscenes_infos(
                         )
                     )
                     prev = sd["prev"]
-                infos.append(
-                    dict(
-                        lidar_token=key["token"],
-                        sample_token=token,
-                        scene_name=name,
-                        timestamp=key["timestamp"],
-                        lidar_path=key["filename"],
-                        gt_segment_path=seg_by_sd.get(key["token"]),
-                        sweeps=sweeps,
-                    )
+                info = dict(
+                    lidar_token=key["token"],
+                    sample_token=token,
+                    scene_name=name,
+                    timestamp=key["timestamp"],
+                    lidar_path=key["filename"],
+                    gt_segment_path=seg_by_sd.get(key["token"]),
+                    sweeps=sweeps,
                 )
+                if box_tables is not None:
+                    info.update(
+                        box_tables.keyframe_boxes(
+                            token, ego_poses[key["ego_pose_token"]], calibs[key["calibrated_sensor_token"]]
+                        )
+                    )
+                infos.append(info)
                 token = sample["next"]
         out[split] = infos
     return out

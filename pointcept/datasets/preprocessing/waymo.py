@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .waymo_labels import LABEL_FILES, LaserLabel, convert_laser_labels, laser_labels_from_proto
+
 logger = logging.getLogger(__name__)
 
 LASER_TOP = 1
@@ -134,6 +136,7 @@ def convert_frame(
     frame_pose: np.ndarray,
     top_pose: np.ndarray | None = None,
     with_elongation: bool = False,
+    laser_labels: Sequence[LaserLabel] | None = None,
 ) -> dict[str, np.ndarray]:
     """One frame in our layout.
 
@@ -142,11 +145,13 @@ def convert_frame(
         frame_pose (np.ndarray[4, 4]): vehicle -> world of the frame.
         top_pose (np.ndarray[H, W, 6] | None): ``range_image_top_pose`` of the top lidar.
         with_elongation: append elongation as a second ``strength`` column.
+        laser_labels: the frame's 3D box labels (``waymo_labels``); None = no box files.
 
     Returns:
         dict with ``coord`` (N,3) float32, ``strength`` (N,1|2) float32, ``pose`` (4,4) float32,
         ``segment`` (N,) int32 (only when some lidar has labels) and ``valid_mask`` (list of (H, W)
-        bool per return and lidar, to map predictions back onto range images).
+        bool per return and lidar, to map predictions back onto range images); with
+        ``laser_labels`` also the ``gt_*`` arrays of ``convert_laser_labels``.
     """
     lidars = sorted(lidars, key=lambda scan: scan.name)
     labelled = any(scan.labels is not None for scan in lidars)
@@ -182,13 +187,15 @@ def convert_frame(
     if labelled:
         # Segmentation.Type - 1: TYPE_UNDEFINED (0) and unlabelled lidars become -1 (ignore).
         out["segment"] = np.concatenate(segs) - 1
+    if laser_labels is not None:
+        out.update(convert_laser_labels(laser_labels))
     return out
 
 
 def save_frame(frame: dict[str, np.ndarray], folder: str) -> None:
-    """Write a ``convert_frame`` result as ``coord/strength/pose[/segment].npy`` (+ ``mask.npz``)."""
+    """Write a ``convert_frame`` result as ``coord/strength/pose[/segment][/gt_*].npy`` (+ ``mask.npz``)."""
     os.makedirs(folder, exist_ok=True)
-    for key in ("coord", "strength", "pose", "segment"):
+    for key in ("coord", "strength", "pose", "segment", *LABEL_FILES):
         if key in frame:
             np.save(os.path.join(folder, f"{key}.npy"), frame[key])
     np.savez_compressed(os.path.join(folder, "mask.npz"), *frame["valid_mask"])
@@ -199,10 +206,19 @@ def _matrix(proto) -> np.ndarray:
 
 
 def convert_tfrecord(
-    path: str, out_root: str, split: str, test_frames: set[str] | None = None, with_elongation: bool = False
+    path: str,
+    out_root: str,
+    split: str,
+    test_frames: set[str] | None = None,
+    with_elongation: bool = False,
+    all_frames: bool = False,
 ) -> int:
     """Convert the labelled frames of one tfrecord (or, for ``testing``, those in ``test_frames``
     given as ``"<context>,<timestamp>"``) to ``<out_root>/<split>/<context>/<timestamp>/``.
+
+    Frames of training/validation keep their 3D box labels (``gt_*.npy``). ``all_frames`` keeps
+    every frame of those splits, also those without segmentation labels (detection labels every
+    frame; segmentation only some).
 
     Returns the number of frames written.
     """
@@ -223,7 +239,7 @@ def convert_tfrecord(
         if split == "testing":
             if test_frames is None or f"{context},{timestamp}" not in test_frames:
                 continue
-        elif not frame.lasers[0].ri_return1.segmentation_label_compressed:
+        elif not all_frames and not frame.lasers[0].ri_return1.segmentation_label_compressed:
             continue
         range_images, _, seg_labels, top_pose = frame_utils.parse_range_image_and_camera_projection(frame)
         lidars = []
@@ -248,7 +264,11 @@ def convert_tfrecord(
                 )
             )
         result = convert_frame(
-            lidars, np.asarray(frame.pose.transform).reshape(4, 4), _matrix(top_pose), with_elongation
+            lidars,
+            np.asarray(frame.pose.transform).reshape(4, 4),
+            _matrix(top_pose),
+            with_elongation,
+            laser_labels_from_proto(frame) if split != "testing" else None,
         )
         save_frame(result, os.path.join(out_root, split, os.path.basename(path).split(".")[0], timestamp))
         written += 1
