@@ -132,3 +132,28 @@ def test_feature_channels_must_match(tmp_path):
     late = ConcatDataset([_dos_waymo(tmp_path / "one"), _dos_waymo(tmp_path / "three")])
     with pytest.raises(ValueError, match=r"sample 1 of 'waymo1'.*view1\.feat"):
         late[2]
+
+
+def test_multi_configs_reuse_each_datasets_pretraining_set():
+    from pointcept.utils.config import config_entry, load_config
+    from pointcept.utils.registry import ConfigError
+
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+    cfg = load_config(os.path.join(root, "multi", "pretrain-dos.py"))
+    train = cfg.data.train.to_dict()
+    assert train["type"] == "ConcatDataset" and train["tags"] == ["semantic_kitti", "nuscenes", "waymo"]
+    for name, part in zip(train["tags"], train["datasets"]):
+        assert part == config_entry(os.path.join(root, name, "pretrain-dos.py"), "data.train")
+    assert [p["type"] for p in train["datasets"]] == [
+        "SemanticKITTIDataset",
+        "NuScenesDataset",
+        "WaymoDataset",
+    ]
+    assert train["datasets"][1]["sweeps"] == 1  # one strength column, as the other two datasets
+    # Everything else is the SemanticKITTI recipe.
+    sk = load_config(os.path.join(root, "semantic_kitti", "pretrain-dos.py"))
+    assert cfg.model == sk.model and cfg.hooks == sk.hooks and cfg.optimizer == sk.optimizer
+    tiny = load_config(os.path.join(root, "multi", "pretrain-dos-tiny.py")).data.train
+    assert [d["split"] for d in tiny.datasets] == ["train", "val"] and tiny.weights == [2, 1]
+    with pytest.raises(ConfigError, match="has no config key 'data.nothing'"):
+        config_entry(os.path.join(root, "multi", "pretrain-dos.py"), "data.nothing.x")
