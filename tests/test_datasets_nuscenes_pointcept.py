@@ -8,19 +8,16 @@ import shutil
 
 import numpy as np
 import pytest
-from real_data import real_path, skip_unless_real
+from real_data import skip_unless_real
+from test_datasets_nuscenes import FRAG_BIN, FRAG_LABEL, FRAGMENT, KEY_SAMPLE, NUSC, SWEEP_SAMPLE
 
 from pointcept.datasets import NuScenesDataset
 from pointcept.datasets.formats import read_lidarseg, read_pcd_bin
 from pointcept.datasets.label_maps import NUSCENES_LUT, apply_lut
 from pointcept.utils.safe_pickle import UnsafeCheckpointError
 
-NUSC = real_path("nuscenes")
-FRAGMENT = real_path("nuscenes_lidarseg_fragment")
-KEY = "samples/LIDAR_TOP/n015-2018-07-24-11-22-45+0800__LIDAR_TOP__1532402927647951.pcd.bin"
-SWEEP = "sweeps/LIDAR_TOP/n008-2018-08-01-15-16-36-0400__LIDAR_TOP__1533151603597909.pcd.bin"
-FRAG = "samples/LIDAR_TOP/n015-2018-08-02-17-16-37+0800__LIDAR_TOP__1533201470948018.pcd.bin"
-FRAG_LABEL = "lidarseg/v1.0-trainval/5f6c1e0a0c3b444b97e78d2aa3fa34d2_lidarseg.bin"
+# The real samples (nuscenes/: an unlabelled keyframe and a sweep; the 40-point labelled fragment).
+KEY, SWEEP, FRAG = KEY_SAMPLE, SWEEP_SAMPLE, FRAG_BIN
 pytestmark = [skip_unless_real("nuscenes"), skip_unless_real("nuscenes_lidarseg_fragment")]
 
 # Sweep lidar -> keyframe lidar: 10 degrees about z and a 1.5 m shift, as a sweep 0.05 s earlier.
