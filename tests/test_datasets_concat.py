@@ -3,13 +3,17 @@
 import itertools
 import os
 
-import engine_toys  # noqa: F401  (registers ToySegDataset)
 import numpy as np
 import pytest
+import torch
+from engine_toys import write_toy_config
 
 from pointcept.datasets import ConcatDataset, build_dataset, collate_fn
 from pointcept.datasets.concat import apportion
+from pointcept.engines import Trainer
+from pointcept.engines.hooks import HOOKS, HookBase
 from pointcept.engines.sampler import TrainBatchSampler
+from pointcept.utils.config import load_config
 
 
 def toys(lengths, **kwargs):
@@ -157,3 +161,52 @@ def test_multi_configs_reuse_each_datasets_pretraining_set():
     assert [d["split"] for d in tiny.datasets] == ["train", "val"] and tiny.weights == [2, 1]
     with pytest.raises(ConfigError, match="has no config key 'data.nothing'"):
         config_entry(os.path.join(root, "multi", "pretrain-dos.py"), "data.nothing.x")
+
+
+@HOOKS.register_module()
+class MixRecorder(HookBase):
+    """Records every step's logged ``mix/<tag>`` shares; raises after step ``crash_at``."""
+
+    def __init__(self, crash_at: int | None = None):
+        self.crash_at, self.shares = crash_at, []
+
+    def after_step(self):
+        t = self.trainer
+        self.shares.append({k: t.storage.latest(k) for k in t.storage.names() if k.startswith("mix/")})
+        if t.step == self.crash_at:
+            raise RuntimeError(f"crash at step {t.step}")
+
+
+def test_trainer_logs_the_mix_and_resumes_it_exactly(tmp_path):
+    def cfg(name, crash_at=None, **extra):
+        c = load_config(write_toy_config(str(tmp_path / f"{name}.py"), str(tmp_path / name), **extra))
+        c.data.train = dict(
+            type="ConcatDataset",
+            datasets=[
+                dict(type="ToySegDataset", num_samples=n, num_points=64, seed=s) for n, s in ((5, 1), (9, 4))
+            ],
+            tags=["a", "b"],
+            weights=[3, 1],
+            samples_per_epoch=12,
+        )
+        c.max_steps, c.save_interval, c.eval_interval, c.log_interval = 7, 3, 100, 1
+        c.hooks.append(dict(type="MixRecorder", crash_at=crash_at))
+        return c
+
+    reference = Trainer(cfg("ref"))
+    assert reference.train_sampler.batches_per_epoch == 3 and reference.train_tags == ("a", "b")
+    reference.train()
+    shares = reference.hooks[-1].shares
+    assert len(shares) == 7 and all(set(s) == {"mix/a", "mix/b"} for s in shares)
+    assert all(s["mix/a"] + s["mix/b"] == 1.0 for s in shares)
+    # Each epoch is 9 slots of 'a' and 3 of 'b' (12 samples, 3 batches of 4).
+    per_epoch = [sum(s["mix/a"] for s in shares[e * 3 : e * 3 + 3]) * 4 for e in range(2)]
+    assert per_epoch == [9.0, 9.0]
+    with pytest.raises(RuntimeError, match="crash at step 4"):
+        Trainer(cfg("crash", crash_at=4)).train()
+    resumed = Trainer(cfg("crash", resume=True))
+    resumed.train()
+    assert resumed.hooks[-1].shares == shares[3:]  # the same batches from the step-3 checkpoint on
+    ref_state = reference.model_without_ddp.state_dict()
+    for key, value in resumed.model_without_ddp.state_dict().items():
+        assert torch.equal(value, ref_state[key]), key
