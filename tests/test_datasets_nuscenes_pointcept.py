@@ -18,7 +18,8 @@ from pointcept.utils.safe_pickle import UnsafeCheckpointError
 
 # The real samples (nuscenes/: an unlabelled keyframe and a sweep; the 40-point labelled fragment).
 KEY, SWEEP, FRAG = KEY_SAMPLE, SWEEP_SAMPLE, FRAG_BIN
-pytestmark = [skip_unless_real("nuscenes"), skip_unless_real("nuscenes_lidarseg_fragment")]
+needs_keyframes = skip_unless_real("nuscenes")
+needs_fragment = skip_unless_real("nuscenes_lidarseg_fragment")
 
 # Sweep lidar -> keyframe lidar: 10 degrees about z and a 1.5 m shift, as a sweep 0.05 s earlier.
 _T = np.array(
@@ -90,6 +91,8 @@ def roots(tmp_path):
     return pc, ours
 
 
+@needs_keyframes
+@needs_fragment
 @pytest.mark.parametrize("protocol", [2, 4, 5])
 def test_pointcept_pkl_matches_our_index(roots, protocol):
     pc, ours = roots
@@ -119,6 +122,8 @@ def test_pointcept_pkl_matches_our_index(roots, protocol):
     np.testing.assert_allclose(d["strength"][: len(key), 0], key[:, 3] / 255.0, rtol=1e-6)
 
 
+@needs_keyframes
+@needs_fragment
 def test_pkl_without_raw_folder_and_format_choice(roots):
     _, ours = roots
     pkl = os.path.join(ours, "info", "nuscenes_infos_10sweeps_train.pkl")
@@ -146,7 +151,7 @@ class _Payload:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_malicious_or_malformed_pkl_is_refused(tmp_path):
+def test_malicious_or_malformed_pkl_is_refused(tmp_path):  # needs no real data: refused before any read
     root = str(tmp_path)
     marker = tmp_path / "pwned"
     pkl = os.path.join(root, "info", "nuscenes_infos_10sweeps_train.pkl")
