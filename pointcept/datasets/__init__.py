@@ -3,6 +3,7 @@
 from .base import DefaultDataset
 from .builder import DATASETS, TRANSFORMS, build_dataset
 from .collate import collate_fn, point_collate_fn
+from .concat import ConcatDataset
 from .dos_views import DOSViewGenerator
 from .generic import GenericNpyDataset, PointFileDataset
 from .gt_sample import GTSample
@@ -20,6 +21,7 @@ __all__ = [
     "collate_fn",
     "point_collate_fn",
     "DefaultDataset",
+    "ConcatDataset",
     "validate_points",
     "COORD_LIMIT",
     "POINT_KEYS",

@@ -7,6 +7,15 @@ Layout::
     <data_root>/lidarseg/<version>/*_lidarseg.bin   uint8 (N,) raw class ids 0..31 per keyframe point
     <data_root>/info/nuscenes_infos_{S}sweeps_{split}.json   built by tools/preprocess/nuscenes_infos.py
 
+or Pointcept's layout, read as it is (``formats/nuscenes_pointcept_infos.py``)::
+
+    <data_root>/raw/{samples,sweeps,lidarseg}/...             the nuScenes root (Pointcept links it as raw/)
+    <data_root>/info/nuscenes_infos_{S}sweeps_{split}.pkl    Pointcept's preprocess_nuscenes_info.py
+
+With ``info_format="auto"`` each split uses the JSON index when it exists, else the ``.pkl``; paths
+in a ``.pkl`` are relative to ``<data_root>/raw`` (or to ``<data_root>`` when there is no ``raw/``).
+A ``.pkl`` is loaded with the restricted unpickler, so a file that would run code is refused.
+
 Raw ids map to the 16 evaluation classes with the official devkit mapping (``label_maps.nuscenes``);
 ignored classes and keyframes without lidarseg become -1. With ``box_classes`` set a sample also
 carries the keyframe's 3D boxes from the index (``gt_boxes``/``gt_labels``/``gt_num_points``, the
@@ -25,12 +34,8 @@ from .base import DefaultDataset
 from .boxes import check_box_classes
 from .builder import DATASETS
 from .formats.nuscenes_lidar import aggregate_sweeps, count_pcd_bin_points, read_lidarseg, read_pcd_bin
-from .label_maps import (
-    NUSCENES_CLASS_NAMES,
-    NUSCENES_LUT,
-    apply_lut,
-    check_prediction,
-)
+from .formats.nuscenes_pointcept_infos import read_pointcept_infos
+from .label_maps import NUSCENES_CLASS_NAMES, NUSCENES_LUT, apply_lut, check_prediction
 from .preprocessing.nuscenes_info import info_path
 
 
@@ -52,6 +57,8 @@ class NuScenesDataset(DefaultDataset):
         empty_boxes: which boxes without points stay: ``"drop"`` (default, for training) removes
             boxes with ``num_lidar_pts == 0``; ``"devkit"`` removes only boxes with no LiDAR and no
             radar point, the ground truth the devkit evaluates against; ``"keep"`` keeps all.
+        info_format: ``"json"`` (our index), ``"pointcept"`` (Pointcept's ``.pkl``) or ``"auto"``
+            (per split, the JSON index if present, else the ``.pkl``).
 
     Sample: ``coord`` (N,3) float32 in the keyframe lidar frame, ``strength`` (N,1) float32 =
     intensity / 255 (or (N,2) with the time lag), ``segment`` (N,) int64, ``name`` = lidar token;
@@ -74,8 +81,12 @@ class NuScenesDataset(DefaultDataset):
         info_dir: str | None = None,
         box_classes: Sequence[str] | None = None,
         empty_boxes: str = "drop",
+        info_format: str = "auto",
         **kwargs,
     ):
+        if info_format not in ("auto", "json", "pointcept"):
+            raise ValueError(f"info_format must be 'auto', 'json' or 'pointcept', got {info_format!r}")
+        self.info_format = info_format
         if int(sweeps) < 1:
             raise ValueError(f"sweeps must be >= 1 (1 = keyframe only), got {sweeps}")
         if int(sweeps) > int(info_sweeps):
@@ -94,10 +105,25 @@ class NuScenesDataset(DefaultDataset):
         infos = []
         for split in [self.split] if isinstance(self.split, str) else list(self.split):
             path = info_path(self.info_dir, self.info_sweeps, split)
-            if not os.path.isfile(path):
+            pkl = os.path.splitext(path)[0] + ".pkl"
+            fmt = self.info_format
+            if fmt == "auto":
+                fmt = "json" if os.path.isfile(path) else "pointcept" if os.path.isfile(pkl) else "auto"
+            if fmt == "pointcept" and os.path.isfile(pkl) and self.box_classes is not None:
                 raise ValueError(
-                    f"{path}: nuScenes info index not found; build it with "
-                    f"`python tools/preprocess/nuscenes_infos.py --data-root {self.data_root} --max-sweeps {self.info_sweeps}`"
+                    f"{pkl}: boxes are not read from Pointcept's .pkl infos; build this project's index "
+                    f"(python tools/preprocess/nuscenes_infos.py --data-root {self.data_root}) for detection"
+                )
+            if fmt == "pointcept" and os.path.isfile(pkl):
+                raw = os.path.join(self.data_root, "raw")
+                infos.extend(read_pointcept_infos(pkl, "raw" if os.path.isdir(raw) else ""))
+                continue
+            if fmt != "json" or not os.path.isfile(path):
+                wanted = {"json": path, "pointcept": pkl}.get(fmt, f"{path} (or Pointcept's {pkl})")
+                raise ValueError(
+                    f"{wanted}: nuScenes info index not found; build it with `python tools/preprocess/"
+                    f"nuscenes_infos.py --data-root {self.data_root} --max-sweeps {self.info_sweeps}` "
+                    "or with Pointcept's preprocess_nuscenes_info.py"
                 )
             with open(path) as f:
                 try:

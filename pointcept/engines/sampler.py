@@ -7,9 +7,13 @@ chunks. Every sample carries its own seed, derived from ``(seed, e, position in 
 the data a step sees is a pure function of ``(seed, step)``: independent of the number of ranks,
 of dataloader workers, and of interruptions. The position ``(epoch, index)`` is saved in
 checkpoints and restored with :meth:`TrainBatchSampler.set_position`.
+
+A dataset with its own sampling rule (``ConcatDataset``'s per-dataset weights) provides
+``epoch_order(seed, epoch)``, the dataset indices of one epoch in training order; it must be a pure
+function of ``(seed, epoch)`` so that the same position resumes the same stream.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -30,6 +34,8 @@ class TrainBatchSampler:
         global_batch_size: samples per optimizer step over all ranks (divisible by ``world_size``).
         shuffle: permute each epoch (else dataset order).
         seed, rank, world_size: as named.
+        epoch_order: ``epoch_order(seed, epoch)`` -> the ``num_samples`` dataset indices of that
+            epoch in training order (replaces the permutation; ``shuffle`` is then unused).
     """
 
     def __init__(
@@ -40,6 +46,7 @@ class TrainBatchSampler:
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        epoch_order: Callable[[int, int], Sequence[int]] | None = None,
     ):
         if global_batch_size <= 0 or global_batch_size % world_size:
             raise ValueError(
@@ -53,6 +60,7 @@ class TrainBatchSampler:
         self.global_batch_size = global_batch_size
         self.local_batch_size = global_batch_size // world_size
         self.shuffle, self.seed, self.rank, self.world_size = shuffle, int(seed), rank, world_size
+        self.epoch_order = epoch_order
         self.batches_per_epoch = num_samples // global_batch_size
         self.epoch, self.index = 0, 0
 
@@ -70,6 +78,13 @@ class TrainBatchSampler:
         return epoch, index
 
     def permutation(self, epoch: int) -> torch.Tensor:
+        if self.epoch_order is not None:
+            order = torch.as_tensor(self.epoch_order(self.seed, epoch), dtype=torch.long)
+            if order.shape != (self.num_samples,):
+                raise ValueError(
+                    f"epoch_order gave {tuple(order.shape)} indices for epoch {epoch}, expected ({self.num_samples},)"
+                )
+            return order
         if not self.shuffle:
             return torch.arange(self.num_samples)
         g = torch.Generator().manual_seed(derive_seed(self.seed, _PERM_SALT, epoch))

@@ -77,6 +77,7 @@ class Trainer:
                 find_unused_parameters=bool(cfg.get("find_unused_parameters", False)),
             )
         self.scaler = build_grad_scaler(self.device, self.amp_dtype)
+        self.train_tags: tuple[str, ...] = ()  # dataset tags of a ConcatDataset training set
         self.train_loader, self.train_sampler = self.build_train_loader()
         self.val_loader = (
             self.build_val_loader() if cfg.get("evaluate", True) and cfg.data.get("val") else None
@@ -146,9 +147,18 @@ class Trainer:
             from pointcept.datasets import point_collate_fn
 
             collate_fn = partial(point_collate_fn, mix_prob=mix_prob)
+        # A dataset with its own sampling rule (ConcatDataset) sets the epoch length and order.
+        epoch_order = getattr(dataset, "epoch_order", None)
         sampler = TrainBatchSampler(
-            len(dataset), self.batch_size, True, self.seed, self.rank, self.world_size
+            getattr(dataset, "samples_per_epoch", len(dataset)) if epoch_order else len(dataset),
+            self.batch_size,
+            True,
+            self.seed,
+            self.rank,
+            self.world_size,
+            epoch_order=epoch_order,
         )
+        self.train_tags = tuple(getattr(dataset, "tags", ()))
         loader = torch.utils.data.DataLoader(
             SeededDataset(dataset),
             batch_sampler=sampler,
@@ -220,6 +230,7 @@ class Trainer:
             start = time.perf_counter()
             batch = next(data_iter)
             self.data_time = time.perf_counter() - start
+            self.log_data_mix(batch)
             self.label_check.observe(batch, self.step + 1, start_step, self.epoch, self.epoch_index)
             self.call_hooks("before_step")
             self.run_step(batch)
@@ -236,6 +247,15 @@ class Trainer:
             self.writer.close()
         comm.barrier()
         close_file_handlers()
+
+    def log_data_mix(self, batch: dict) -> None:
+        """With a tagged training set (``ConcatDataset``), log ``mix/<tag>``: the share of this
+        step's samples from each dataset (every tag every step, so ranks log the same keys)."""
+        tags = batch.get("dataset") if self.train_tags and isinstance(batch, dict) else None
+        if not isinstance(tags, list) or not tags:
+            return
+        for tag in self.train_tags:
+            self.storage.put(f"mix/{tag}", sum(t == tag for t in tags) / len(tags))
 
     def run_step(self, batch: dict) -> None:
         """One optimizer step on ``batch`` (see ``step.train_step``); sets ``self.output``."""

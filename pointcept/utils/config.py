@@ -298,6 +298,21 @@ def load_config(path: str, options: dict | list[str] | None = None, strict: bool
     return cfg
 
 
+def config_entry(path: str, key: str) -> Any:
+    """The value at dotted ``key`` (e.g. ``"data.train"``) of the config file ``path``, resolved
+    with its ``_base_`` chain, as plain dicts and lists.
+
+    Lets a config reuse one entry of another config without inheriting the rest of it:
+    ``configs/multi/`` takes each dataset's ``data.train`` from that dataset's pretraining config.
+    """
+    node: Any = load_config(path).to_dict()
+    for i, part in enumerate(key.split(".")):
+        if not isinstance(node, dict) or part not in node:
+            raise ConfigError(f"{path} has no config key '{'.'.join(key.split('.')[: i + 1])}'")
+        node = node[part]
+    return node
+
+
 def parse_value(text: str) -> Any:
     """``"3"`` -> 3, ``"1e-3"`` -> 0.001, ``"(1,2)"`` -> (1, 2), ``"true"`` -> True, else the string."""
     lowered = text.strip().lower()

@@ -7,15 +7,22 @@ needed to rebuild arrays, scalars and dtypes (Pointcept stores ``best_metric_val
 scalar), under both their numpy 1 (``numpy.core``) and numpy 2 (``numpy._core``) import paths.
 Any other global, for example ``os.system`` or a class whose ``__reduce__`` runs a command, is
 refused before it is looked up, so nothing in the file is executed.
+
+``safe_load_pickle`` reads a plain ``pickle.dump`` file (e.g. Pointcept's nuScenes info ``.pkl``)
+under the same rule with a restricted ``pickle.Unpickler``: its ``find_class``, through which every
+global of a pickle is resolved, admits the numpy globals above (plus ``numpy``'s protocol-5
+``_frombuffer``), ``collections.OrderedDict``, ``set``/``frozenset``/``bytearray`` and
+``_codecs.encode`` (protocol-2 bytes), and refuses everything else.
 """
 
+import _compat_pickle
 import os
 import pickle
 import zipfile
 
 import torch
 
-__all__ = ["UnsafeCheckpointError", "numpy_safe_globals", "safe_load"]
+__all__ = ["UnsafeCheckpointError", "numpy_safe_globals", "safe_load", "safe_load_pickle"]
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -74,3 +81,65 @@ def safe_load(path: str, map_location="cpu"):
         ) from e
     except (RuntimeError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"cannot read {path} as a torch checkpoint: {e}") from e
+
+
+def _pickle_safe_globals() -> dict[tuple[str, str], object]:
+    """``{(module, name): object}`` that ``safe_load_pickle`` may resolve."""
+    import codecs
+    import collections
+
+    admitted = {tuple(name.rsplit(".", 1)): obj for obj, name in numpy_safe_globals()}
+    try:
+        import numpy as np
+
+        frombuffer = getattr(np, "_core", np.core).numeric._frombuffer
+        for module in ("numpy.core.numeric", "numpy._core.numeric"):
+            admitted[(module, "_frombuffer")] = frombuffer
+    except (ImportError, AttributeError):
+        pass
+    admitted[("collections", "OrderedDict")] = collections.OrderedDict
+    admitted[("_codecs", "encode")] = codecs.encode
+    for obj in (set, frozenset, bytearray):
+        admitted[("builtins", obj.__name__)] = obj
+    return admitted
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, file, path: str):
+        super().__init__(file)
+        self.path = path
+        self.admitted = _pickle_safe_globals()
+
+    def find_class(self, module: str, name: str):
+        # Protocol < 3 files name Python 2 modules (``__builtin__.set``); map them as pickle does.
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+        obj = self.admitted.get((module, name))
+        if obj is None:
+            raise UnsafeCheckpointError(
+                f"refused to load {self.path}: it references the global {module}.{name}; only numpy "
+                "data and plain containers are admitted, anything else could run code when unpickled"
+            )
+        return obj
+
+    def persistent_load(self, pid):
+        raise UnsafeCheckpointError(f"refused to load {self.path}: it uses persistent ids ({pid!r})")
+
+
+def safe_load_pickle(path: str):
+    """Load a plain pickle file admitting only numpy data and plain containers (module doc).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        UnsafeCheckpointError: the file references any other global (named in the message).
+        ValueError: the file is not a readable pickle (truncated, corrupted, not a pickle).
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"pickle file not found: {path}")
+    with open(path, "rb") as f:
+        try:
+            return _RestrictedUnpickler(f, path).load()
+        except UnsafeCheckpointError:
+            raise
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError, KeyError) as e:
+            raise ValueError(f"cannot read {path} as a pickle file: {type(e).__name__}: {e}") from e
