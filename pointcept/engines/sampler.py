@@ -69,11 +69,24 @@ class TrainBatchSampler:
         )
         return epoch, index
 
+    def position_after_samples(self, epoch: int, samples: int) -> tuple[int, int]:
+        """``(epoch, index)`` of the first batch that starts at or after ``samples`` samples of
+        ``epoch`` (a position saved under another ``batch_size``; no sample of the epoch repeats)."""
+        index = -(-int(samples) // self.global_batch_size)
+        if index >= self.batches_per_epoch:
+            return int(epoch) + 1, 0
+        return int(epoch), index
+
     def permutation(self, epoch: int) -> torch.Tensor:
         if not self.shuffle:
             return torch.arange(self.num_samples)
         g = torch.Generator().manual_seed(derive_seed(self.seed, _PERM_SALT, epoch))
         return torch.randperm(self.num_samples, generator=g)
+
+    def batch_indices(self, epoch: int, index: int) -> list[int]:
+        """Dataset indices of this rank's share of batch ``index`` of ``epoch`` (for messages)."""
+        first = index * self.global_batch_size + self.rank * self.local_batch_size
+        return self.permutation(epoch)[first : first + self.local_batch_size].tolist()
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         epoch, start = self.epoch, self.index
