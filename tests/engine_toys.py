@@ -38,10 +38,13 @@ class ToySegDataset(torch.utils.data.Dataset):
         test_mode: bool = False,
         num_fragments: int = 3,
         delay: float = 0.0,
+        fail_at: int | None = None,
+        root: str | None = None,
     ):
         self.num_samples, self.num_points, self.seed = num_samples, num_points, seed
         self.jitter, self.ignore_ratio = jitter, ignore_ratio
         self.test_mode, self.num_fragments, self.delay = test_mode, num_fragments, delay
+        self.fail_at, self.root = fail_at, root
         self.class_names = list(TOY_CLASSES)
         self.num_classes = len(TOY_CLASSES)
         self.ignore_index = -1
@@ -57,9 +60,17 @@ class ToySegDataset(torch.utils.data.Dataset):
         segment[rng.random(self.num_points) < self.ignore_ratio] = -1
         return coord, segment
 
+    def get_data_source(self, idx: int) -> str:
+        """The file sample ``idx`` would come from (``root`` set) — for error messages."""
+        if self.root is None:
+            raise AttributeError("ToySegDataset without root has no files")
+        return os.path.join(self.root, f"scan_{idx:03d}.bin")
+
     def __getitem__(self, idx: int) -> dict:
         if self.delay:
             time.sleep(self.delay)
+        if idx == self.fail_at:
+            raise ValueError("corrupt sample (simulated)")
         coord, segment = self.scan(idx)
         if self.test_mode:
             return self.prepare_test_data(idx, coord, segment)
@@ -95,8 +106,19 @@ class ToySegDataset(torch.utils.data.Dataset):
 class ToySegmentor(torch.nn.Module):
     """Point-wise MLP segmentor: ``feat`` (N, C) -> ``seg_logits`` (N, num_classes)."""
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 4, hidden: int = 16, teacher: bool = False):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        num_classes: int = 4,
+        hidden: int = 16,
+        teacher: bool = False,
+        nan_at: tuple = (),
+        nan_mode: str = "loss",
+    ):
         super().__init__()
+        # Training forward calls numbered from 1 in nan_at produce a NaN: in the loss term
+        # "loss_aux" (nan_mode="loss") or, with a finite loss, in the gradients (nan_mode="grad").
+        self.nan_at, self.nan_mode, self.calls = tuple(nan_at), nan_mode, 0
         self.backbone = torch.nn.Sequential(
             torch.nn.Linear(in_channels, hidden), torch.nn.ReLU(), torch.nn.LayerNorm(hidden)
         )
@@ -109,6 +131,15 @@ class ToySegmentor(torch.nn.Module):
         out = {}
         if "segment" in batch:
             out["loss"] = F.cross_entropy(logits, batch["segment"], ignore_index=-1)
+            if self.training and self.nan_at:
+                self.calls += 1
+                zero = (logits * 0).sum()
+                aux = zero
+                if self.calls in self.nan_at:
+                    # sqrt'(0) = inf: a finite value with NaN gradients
+                    aux = zero * float("nan") if self.nan_mode == "loss" else torch.sqrt(zero)
+                out["loss_ce"], out["loss_aux"] = out["loss"].detach(), aux
+                out["loss"] = out["loss"] + aux
         if self.training:
             out["class_usage"] = torch.bincount(logits.argmax(1), minlength=logits.shape[1]).float()
             out["dropout_draw"] = torch.rand(())  # consumes the global RNG like dropout would

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from pointcept.utils.errors import SampleError
 from pointcept.utils.seed import derive_seed, seeded_rng
 
 # Salts keep the permutation stream and the per-sample seed stream independent.
@@ -129,6 +130,9 @@ class SeededDataset(torch.utils.data.Dataset):
     random augmentations are reproducible per sample and the caller's generator stream (the model's
     dropout, in a process without workers) is untouched. The seed is passed on to
     :class:`SeededCollate`.
+
+    Any exception from loading becomes a :class:`SampleError` naming the index, the dataset and
+    (through ``get_data_source``) the file, also when raised in a DataLoader worker.
     """
 
     def __init__(self, dataset):
@@ -139,8 +143,25 @@ class SeededDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, key: tuple[int, int]) -> tuple[Any, int]:
         index, seed = key
-        with seeded_rng(seed):
-            return self.dataset[index], seed
+        try:
+            with seeded_rng(seed):
+                return self.dataset[index], seed
+        except SampleError:
+            raise
+        except Exception as e:
+            raise SampleError(describe_sample_failure(self.dataset, index, e)) from e
+
+
+def describe_sample_failure(dataset, index: int, exc: BaseException) -> str:
+    """``cannot load sample <index> of <Dataset> (<file>): <Error>: <message>``; the file comes
+    from the dataset's ``get_data_source(index)`` when it has one."""
+    source = ""
+    if callable(getattr(dataset, "get_data_source", None)):
+        try:
+            source = f" ({dataset.get_data_source(index)})"
+        except Exception:  # the message must not fail on a dataset that cannot name its files
+            source = ""
+    return f"cannot load sample {index} of {type(dataset).__name__}{source}: {type(exc).__name__}: {exc}"
 
 
 class SeededCollate:

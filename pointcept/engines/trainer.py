@@ -250,7 +250,7 @@ class Trainer:
                     self.call_hooks("after_epoch")
                     self.epoch, self.epoch_index = self.epoch + 1, 0
                 if self.step < self.max_steps and preemption.should_stop(self.device):
-                    self.stop_for_preemption(preemption.describe())
+                    self.stop_for_preemption(preemption)
                     break
         del data_iter
         if self.stopped_by is None:
@@ -282,13 +282,15 @@ class Trainer:
                 "data_timeout, or set num_worker=0 to get the error in the main process"
             ) from e
 
-    def stop_for_preemption(self, reason: str) -> None:
-        """After the step in progress: write ``model_last.pth`` (unless this step already did)."""
-        self.stopped_by = reason
+    def stop_for_preemption(self, preemption: PreemptionGuard) -> None:
+        """After the step in progress: write ``model_last.pth`` (unless this step already did).
+        A write error stops the run (exit 1) whatever ``save_error`` says: exit 3 promises a
+        checkpoint of this step."""
         if self.last_saved_step != self.step:
             save_last(self, on_error="stop")
+        self.stopped_by = preemption.describe()  # includes signals that arrived during the save
         self.logger.warning(
-            f"preempted by {reason}: stopped after step {self.step} of {self.max_steps}; "
+            f"preempted by {self.stopped_by}: stopped after step {self.step} of {self.max_steps}; "
             f"model_last.pth holds step {self.step}; exiting with code {EXIT_PREEMPTED}; "
             "continue with -r true (resume=True)"
         )
