@@ -40,7 +40,7 @@ def nonfinite_loss_terms(output: dict) -> dict[str, float]:
             and value.is_floating_point()
             and not torch.isfinite(value.detach())
         ):
-            bad[key] = float(value)
+            bad[key] = float(value.detach())
     return bad
 
 
