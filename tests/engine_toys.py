@@ -9,6 +9,7 @@ optional EMA teacher submodule. Imported by tests and, through ``custom_imports`
 
 import copy
 import os
+import signal
 import time
 
 import numpy as np
@@ -39,12 +40,15 @@ class ToySegDataset(torch.utils.data.Dataset):
         num_fragments: int = 3,
         delay: float = 0.0,
         fail_at: int | None = None,
+        crash_at: int | None = None,
         root: str | None = None,
     ):
         self.num_samples, self.num_points, self.seed = num_samples, num_points, seed
         self.jitter, self.ignore_ratio = jitter, ignore_ratio
         self.test_mode, self.num_fragments, self.delay = test_mode, num_fragments, delay
-        self.fail_at, self.root = fail_at, root
+        # fail_at: that index raises ValueError; crash_at: the loading process dies (SIGKILL),
+        # as a worker killed by the OOM killer would (only for DataLoader workers).
+        self.fail_at, self.crash_at, self.root = fail_at, crash_at, root
         self.class_names = list(TOY_CLASSES)
         self.num_classes = len(TOY_CLASSES)
         self.ignore_index = -1
@@ -71,6 +75,8 @@ class ToySegDataset(torch.utils.data.Dataset):
             time.sleep(self.delay)
         if idx == self.fail_at:
             raise ValueError("corrupt sample (simulated)")
+        if idx == self.crash_at:
+            os.kill(os.getpid(), signal.SIGKILL)
         coord, segment = self.scan(idx)
         if self.test_mode:
             return self.prepare_test_data(idx, coord, segment)
