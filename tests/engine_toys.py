@@ -4,12 +4,14 @@
 learn it), a random jitter drawn from numpy's global generator (exercises per-sample seeding), and
 test-mode fragments. ``ToySegmentor``: a point-wise MLP following the model contract, with an
 optional EMA teacher submodule. Imported by tests and, through ``custom_imports``, by
-``tools/train.py`` subprocesses (with ``tests/`` on ``PYTHONPATH``).
+``tools/train.py`` subprocesses (with ``tests/`` on ``PYTHONPATH``). ``FaultAtStep``: a hook that
+injects a fault (crash, signal, non-finite weights, read-only checkpoint folder) after a step.
 """
 
 import copy
 import os
 import signal
+import sys
 import time
 
 import numpy as np
@@ -17,7 +19,11 @@ import torch
 import torch.nn.functional as F
 
 from pointcept.datasets.builder import DATASETS
+from pointcept.engines.hooks import HOOKS, HookBase
 from pointcept.models.builder import MODELS
+from pointcept.utils.config import load_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TOY_CLASSES = ["ground", "car", "pole", "tree"]
 
@@ -197,3 +203,56 @@ def write_toy_config(path: str, save_path: str, **overrides) -> str:
     with open(path, "w") as f:
         f.write(toy_config_text(save_path, **overrides))
     return path
+
+
+def load_toy_config(tmp_path, name: str = "run", **overrides):
+    """The toy config with ``overrides``, written to ``tmp_path/<name>.py`` (save_path
+    ``tmp_path/<name>``) and loaded."""
+    return load_config(write_toy_config(str(tmp_path / f"{name}.py"), str(tmp_path / name), **overrides))
+
+
+def train_py_env() -> dict:
+    """Environment for a ``tools/train.py`` subprocess that imports these toys."""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([REPO, os.path.join(REPO, "tests")]),
+        "OMP_NUM_THREADS": "1",
+    }
+
+
+def train_py_command(cfg_path: str, *options: str, nproc: int = 1) -> list[str]:
+    """``python tools/train.py --config-file CFG [--options ...]``, under torchrun if ``nproc > 1``."""
+    cmd = [sys.executable]
+    if nproc > 1:
+        cmd += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    cmd += [os.path.join(REPO, "tools", "train.py"), "--config-file", cfg_path]
+    return cmd + (["--options", *options] if options else [])
+
+
+@HOOKS.register_module()
+class FaultAtStep(HookBase):
+    """After step ``at``: ``fault="crash"`` raises RuntimeError, ``"signal"`` sends ``signum`` to
+    this process, ``"poison"`` writes inf into the model's ``head.bias``, ``"read_only"`` makes
+    ``<save_path>/model`` read-only. ``FaultAtStep.fired`` lists the steps it acted at."""
+
+    fired: list[int] = []
+
+    def __init__(self, at: int, fault: str, signum: int = int(signal.SIGTERM)):
+        if fault not in ("crash", "signal", "poison", "read_only"):
+            raise ValueError(f"unknown fault {fault!r}")
+        self.at, self.fault, self.signum = at, fault, signum
+
+    def after_step(self):
+        t = self.trainer
+        if t.step != self.at:
+            return
+        FaultAtStep.fired.append(t.step)
+        if self.fault == "crash":
+            raise RuntimeError(f"simulated crash after step {self.at}")
+        if self.fault == "signal":
+            os.kill(os.getpid(), self.signum)
+        elif self.fault == "poison":
+            with torch.no_grad():
+                t.model_without_ddp.head.bias[0] = float("inf")
+        else:
+            os.chmod(os.path.join(t.save_path, "model"), 0o500)

@@ -2,42 +2,30 @@
 reported with its index and file; a worker that hangs past ``data_timeout`` or dies is reported
 with the samples of the batch it was loading."""
 
-import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
-from engine_toys import write_toy_config
+from engine_toys import load_toy_config, train_py_command, train_py_env, write_toy_config
 
 from pointcept.datasets import SemanticKITTIDataset
 from pointcept.engines import Trainer
 from pointcept.engines.sampler import SeededDataset
-from pointcept.utils.config import load_config
 from pointcept.utils.errors import DataLoaderError, SampleError, is_user_error, user_error_message
 from pointcept.utils.registry import ConfigError
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE = dict(max_steps=4, save_interval=4, eval_interval=4, log_interval=2, evaluate=False)
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def toy_cfg(tmp_path, train: dict, **overrides):
     data = dict(
         num_classes=4, ignore_index=-1, train=dict(type="ToySegDataset", num_samples=12, seed=1, **train)
     )
-    path = write_toy_config(
-        str(tmp_path / "run.py"), str(tmp_path / "run"), data=data, **{**BASE, **overrides}
-    )
-    return load_config(path)
+    return load_toy_config(tmp_path, data=data, **{**BASE, **overrides})
 
 
 def first_batch(trainer: Trainer) -> list[int]:
@@ -95,13 +83,9 @@ def test_train_py_prints_the_sample_error_in_one_line(tmp_path):
             train=dict(type="ToySegDataset", num_samples=12, seed=1, root="/data/toy", fail_at=3),
         ),
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([REPO, os.path.join(REPO, "tests")]),
-        "OMP_NUM_THREADS": "1",
-    }
-    cmd = [sys.executable, os.path.join(REPO, "tools", "train.py"), "--config-file", cfg_path]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        train_py_command(cfg_path), env=train_py_env(), capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert proc.stderr.splitlines()[-2:] == [
         "error: cannot load sample 3 of ToySegDataset (/data/toy/scan_003.bin): ValueError: corrupt sample (simulated)",

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from engine_toys import write_toy_config
+from engine_toys import load_toy_config
 
 from pointcept.engines import Trainer, load_checkpoint
 from pointcept.engines.amp import build_grad_scaler
@@ -23,21 +23,13 @@ from pointcept.utils.registry import ConfigError
 BASE = dict(max_steps=8, save_interval=4, eval_interval=8, log_interval=2, evaluate=False)
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def toy_cfg(tmp_path, name="run", nan_at=(), nan_mode="loss", **overrides):
     model = dict(type="ToySegmentor", in_channels=3, num_classes=4, hidden=16, nan_at=list(nan_at))
     model["nan_mode"] = nan_mode
-    path = write_toy_config(
-        str(tmp_path / f"{name}.py"), str(tmp_path / name), model=model, **{**BASE, **overrides}
-    )
-    return load_config(path)
+    return load_toy_config(tmp_path, name, model=model, **{**BASE, **overrides})
 
 
 @HOOKS.register_module()
@@ -125,21 +117,10 @@ def test_skip_stops_after_more_than_max_skips_in_a_row(tmp_path):
 
 def test_a_checkpoint_is_never_written_from_non_finite_weights(tmp_path):
     cfg = toy_cfg(tmp_path, save_interval=2, nonfinite=dict(policy="skip"))
-    cfg.hooks.insert(1, dict(type="PoisonAtStep", at=4))  # before the CheckpointSaver
+    cfg.hooks.insert(1, dict(type="FaultAtStep", at=4, fault="poison"))  # before the CheckpointSaver
     with pytest.raises(NonFiniteError, match="step 4: model tensor 'head.bias' holds NaN/Inf; refusing"):
         Trainer(cfg).train()
     assert load_checkpoint(str(tmp_path / "run" / "model" / "model_last.pth"))["step"] == 2
-
-
-@HOOKS.register_module()
-class PoisonAtStep(HookBase):
-    def __init__(self, at: int):
-        self.at = at
-
-    def after_step(self):
-        if self.trainer.step == self.at:
-            with torch.no_grad():
-                self.trainer.model_without_ddp.head.bias[0] = float("inf")
 
 
 def test_skip_restores_buffers_and_leaves_the_optimizer_alone():

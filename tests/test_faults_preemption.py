@@ -5,29 +5,21 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 import torch
-from engine_toys import write_toy_config
+from engine_toys import FaultAtStep, train_py_command, train_py_env, write_toy_config
 
 from pointcept.engines import Trainer, load_checkpoint
 from pointcept.engines import checkpoint as checkpoint_module
-from pointcept.engines.hooks import HOOKS, HookBase
 from pointcept.utils.config import load_config
 from pointcept.utils.errors import EXIT_PREEMPTED
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OVERRIDES = dict(max_steps=30, save_interval=8, eval_interval=10, log_interval=1)
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def assert_same_run(a: Trainer, b: Trainer) -> None:
@@ -57,27 +49,10 @@ def wait_for(path, pattern: str, proc, timeout: float = 120) -> None:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1])
 def test_signal_to_train_py_saves_exits_3_and_resumes_exactly(tmp_path, signum):
     run_dir = tmp_path / "run"
-    slow = dict(
-        OVERRIDES,
-        data=dict(
-            num_classes=4,
-            ignore_index=-1,
-            train=dict(type="ToySegDataset", num_samples=12, num_points=64, seed=1, delay=0.02),
-            val=dict(type="ToySegDataset", num_samples=4, num_points=64, seed=2, jitter=0.0),
-        ),
-    )
-    cfg_path = write_toy_config(str(tmp_path / "run.py"), str(run_dir), **slow)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([REPO, os.path.join(REPO, "tests")]),
-        "OMP_NUM_THREADS": "1",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, os.path.join(REPO, "tools", "train.py"), "--config-file", cfg_path],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    cfg_path = write_toy_config(str(tmp_path / "run.py"), str(run_dir), **OVERRIDES)
+    # Slow loading keeps the run alive long enough to be signalled mid-way.
+    command = train_py_command(cfg_path, "+data.train.delay=0.02")
+    proc = subprocess.Popen(command, env=train_py_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wait_for(run_dir / "train.log", r"Train: \[5/30\]", proc)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
@@ -98,33 +73,18 @@ def test_signal_to_train_py_saves_exits_3_and_resumes_exactly(tmp_path, signum):
     assert_same_run(resumed, reference_run(cfg_path, tmp_path))
 
 
-@HOOKS.register_module()
-class SignalAtStep(HookBase):
-    """Sends ``signum`` to this process after step ``at`` (as a cluster scheduler would)."""
-
-    sent: list[int] = []  # steps at which a signal was sent, over all instances
-
-    def __init__(self, at: int, signum: int = int(signal.SIGTERM)):
-        self.at, self.signum = at, signum
-
-    def after_step(self):
-        if self.trainer.step == self.at:
-            SignalAtStep.sent.append(self.at)
-            os.kill(os.getpid(), self.signum)
-
-
 def test_second_signal_during_the_save_does_not_corrupt_it(tmp_path, monkeypatch):
     cfg_path = write_toy_config(str(tmp_path / "run.py"), str(tmp_path / "run"), **OVERRIDES)
     cfg = load_config(cfg_path)
     # Step 11 is not a save_interval step: the preemption writes the checkpoint itself.
-    cfg.hooks.append(dict(type="SignalAtStep", at=11))
+    cfg.hooks.append(dict(type="FaultAtStep", at=11, fault="signal"))
     real_save = torch.save
     during_save = []
-    SignalAtStep.sent.clear()
+    FaultAtStep.fired.clear()
 
     def save_then_signal(obj, f, *args, **kwargs):
         real_save(obj, f, *args, **kwargs)
-        if SignalAtStep.sent:  # the preemption save: a second signal before fsync and rename
+        if FaultAtStep.fired:  # the preemption save: a second signal before fsync and rename
             os.kill(os.getpid(), signal.SIGUSR1)
             during_save.append(obj["step"])
 

@@ -4,33 +4,25 @@ and training on (retrying at the next save)."""
 
 import errno
 import os
-import stat
 
 import pytest
 import torch
-from engine_toys import write_toy_config
+from engine_toys import load_toy_config
 
 from pointcept.engines import Trainer, load_checkpoint
 from pointcept.engines import checkpoint as checkpoint_module
 from pointcept.engines.hooks import HOOKS, HookBase
-from pointcept.utils.config import load_config
 from pointcept.utils.errors import DiskFullError, SaveError
 from pointcept.utils.registry import ConfigError
 
 BASE = dict(max_steps=12, save_interval=4, eval_interval=12, log_interval=4, evaluate=False)
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def toy_cfg(tmp_path, name="run", **overrides):
-    path = write_toy_config(str(tmp_path / f"{name}.py"), str(tmp_path / name), **{**BASE, **overrides})
-    return load_config(path)
+    return load_toy_config(tmp_path, name, **{**BASE, **overrides})
 
 
 def last_path(tmp_path, name="run") -> str:
@@ -117,25 +109,15 @@ def test_read_only_location_simulated(tmp_path, monkeypatch):
     assert load_checkpoint(last_path(tmp_path))["step"] == 4
 
 
-@HOOKS.register_module()
-class ReadOnlyModelDir(HookBase):
-    def __init__(self, at: int):
-        self.at = at
-
-    def after_step(self):
-        if self.trainer.step == self.at:
-            os.chmod(os.path.join(self.trainer.save_path, "model"), stat.S_IRUSR | stat.S_IXUSR)
-
-
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores directory permissions")
 def test_read_only_directory_via_chmod(tmp_path):
     cfg = toy_cfg(tmp_path, save_error="continue")
-    cfg.hooks.insert(0, dict(type="ReadOnlyModelDir", at=5))
+    cfg.hooks.insert(0, dict(type="FaultAtStep", at=5, fault="read_only"))
     trainer = Trainer(cfg)
     try:
         trainer.train()
     finally:
-        os.chmod(tmp_path / "run" / "model", stat.S_IRWXU)
+        os.chmod(tmp_path / "run" / "model", 0o700)
     assert trainer.step == 12
     assert load_checkpoint(last_path(tmp_path))["step"] == 4
 

@@ -74,6 +74,16 @@ def save_last(trainer, on_error: str = "stop") -> bool:
     return False
 
 
+def restore_rank_rng(states: list, rank: int, seed: int, step: int) -> None:
+    """Set this process's global RNGs on resume: rank ``r`` continues ``states[r]`` (the states of
+    the ranks that wrote the checkpoint); a rank that did not exist then starts a fresh stream
+    seeded by ``(seed, rank, step)``, so it differs from every other rank and from other resumes."""
+    if rank < len(states):
+        set_rng_state(states[rank])
+    else:
+        set_seed(derive_seed(seed, rank, step))
+
+
 @HOOKS.register_module()
 class CheckpointSaver(HookBase):
     """Saves ``model_last.pth`` every ``save_interval`` steps, at the last step and whenever an
@@ -207,11 +217,7 @@ class CheckpointLoader(HookBase):
                 "theirs from (seed, rank, step), so random choices inside the model differ from an "
                 "uninterrupted run (docs/long_runs.md)"
             )
-        rank_state = states[t.rank] if t.rank < len(states) else None
-        if rank_state is not None:
-            set_rng_state(rank_state)
-        else:
-            set_seed(derive_seed(t.seed, t.rank, t.step))
+        restore_rank_rng(states, t.rank, t.seed, t.step)
         t.logger.info(f"resumed at step {t.step} (epoch {t.epoch}, batch {t.epoch_index})")
         if t.step == t.max_steps:
             t.logger.info(f"the run already finished (max_steps={t.max_steps}); nothing left to train")
