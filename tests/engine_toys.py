@@ -47,14 +47,14 @@ class ToySegDataset(torch.utils.data.Dataset):
         delay: float = 0.0,
         fail_at: int | None = None,
         crash_at: int | None = None,
-        root: str | None = None,
+        files_dir: str | None = None,
     ):
         self.num_samples, self.num_points, self.seed = num_samples, num_points, seed
         self.jitter, self.ignore_ratio = jitter, ignore_ratio
         self.test_mode, self.num_fragments, self.delay = test_mode, num_fragments, delay
         # fail_at: that index raises ValueError; crash_at: the loading process dies (SIGKILL),
         # as a worker killed by the OOM killer would (only for DataLoader workers).
-        self.fail_at, self.crash_at, self.root = fail_at, crash_at, root
+        self.fail_at, self.crash_at, self.files_dir = fail_at, crash_at, files_dir
         self.class_names = list(TOY_CLASSES)
         self.num_classes = len(TOY_CLASSES)
         self.ignore_index = -1
@@ -71,10 +71,10 @@ class ToySegDataset(torch.utils.data.Dataset):
         return coord, segment
 
     def get_data_source(self, idx: int) -> str:
-        """The file sample ``idx`` would come from (``root`` set) — for error messages."""
-        if self.root is None:
-            raise AttributeError("ToySegDataset without root has no files")
-        return os.path.join(self.root, f"scan_{idx:03d}.bin")
+        """The file sample ``idx`` would come from (``files_dir`` set) — for error messages."""
+        if self.files_dir is None:
+            raise AttributeError("ToySegDataset without files_dir has no files")
+        return os.path.join(self.files_dir, f"scan_{idx:03d}.bin")
 
     def __getitem__(self, idx: int) -> dict:
         if self.delay:

@@ -34,7 +34,7 @@ def first_batch(trainer: Trainer) -> list[int]:
 
 @pytest.mark.parametrize("workers", [0, 1])
 def test_a_sample_that_raises_is_named_with_index_and_file(tmp_path, workers):
-    trainer = Trainer(toy_cfg(tmp_path, dict(root="/data/toy"), num_worker=workers))
+    trainer = Trainer(toy_cfg(tmp_path, dict(files_dir="/data/toy"), num_worker=workers))
     bad = first_batch(trainer)[2]
     trainer.train_loader.dataset.dataset.fail_at = bad  # before train() forks the workers
     with pytest.raises(SampleError) as info:
@@ -80,7 +80,7 @@ def test_train_py_prints_the_sample_error_in_one_line(tmp_path):
         data=dict(
             num_classes=4,
             ignore_index=-1,
-            train=dict(type="ToySegDataset", num_samples=12, seed=1, root="/data/toy", fail_at=3),
+            train=dict(type="ToySegDataset", num_samples=12, seed=1, files_dir="/data/toy", fail_at=3),
         ),
     )
     proc = subprocess.run(

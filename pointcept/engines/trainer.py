@@ -46,7 +46,13 @@ class Trainer:
     ``train_sampler``, ``val_loader``, ``step`` (completed optimizer steps), ``max_steps``, ``epoch``,
     ``epoch_index`` (batches done in the current epoch), ``forward_kwargs`` (passed to the model,
     refreshed by hooks in ``before_step``), ``output`` (the last model output), ``storage``,
-    ``writer`` (tensorboardX or None), ``logger``, ``device``, ``best_metric_value``.
+    ``writer`` (tensorboardX or None), ``logger``, ``device``, ``best_metric_value``,
+    ``step_skipped`` (the last step's update was dropped by the ``nonfinite`` policy),
+    ``save_error``, ``last_saved_step``.
+
+    Faults of long runs (docs/long_runs.md): SIGTERM/SIGUSR1 end ``train()`` after the current
+    step with ``model_last.pth`` written and ``stopped_by`` set (``tools/train.py`` exits 3);
+    ``nonfinite``, ``save_error`` and ``data_timeout`` are config keys.
     """
 
     def __init__(self, cfg):
