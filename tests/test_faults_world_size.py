@@ -107,7 +107,7 @@ def test_resume_keeps_the_state_of_ranks_that_existed(tmp_path):
 
 
 def test_signal_to_one_ddp_rank_stops_both_then_resume_on_one_process(tmp_path):
-    slow = dict(OVERRIDES, data=dict(OVERRIDES["data"], train=dict(TRAIN, delay=0.05)))
+    slow = dict(OVERRIDES, data=dict(OVERRIDES["data"], train=dict(TRAIN, delay=0.1)))
     cfg_path = write_toy_config(str(tmp_path / "ddp.py"), str(tmp_path / "ddp"), **slow)
     proc = torchrun(cfg_path)
     log_path = tmp_path / "ddp" / "train.log"
@@ -116,7 +116,7 @@ def test_signal_to_one_ddp_rank_stops_both_then_resume_on_one_process(tmp_path):
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]
         time.sleep(0.01)
     os.kill(rank_pid(proc.pid, 1), signal.SIGTERM)  # only rank 1 is told
-    _, err = proc.communicate(timeout=180)
+    out, err = proc.communicate(timeout=180)
     assert proc.returncode != 0 and re.search(r"exitcode\s*:\s*3", err), err[-3000:]
     log = log_path.read_text()
     stopped = re.search(
@@ -124,7 +124,7 @@ def test_signal_to_one_ddp_rank_stops_both_then_resume_on_one_process(tmp_path):
     )
     assert stopped, log[-3000:]
     step = int(stopped.group(1))
-    assert f"preempted by SIGTERM: stopped after step {step} of 12" in err  # rank 1, same step
+    assert f"preempted by SIGTERM: stopped after step {step} of 12" in out  # rank 1's console, same step
     ckpt = load_checkpoint(str(tmp_path / "ddp" / "model" / "model_last.pth"))
     assert ckpt["step"] == step and 3 <= step < 12 and len(ckpt["rng"]) == 2
 
@@ -144,11 +144,12 @@ def test_single_process_checkpoint_resumes_on_two_processes(tmp_path):
     with pytest.raises(RuntimeError, match="simulated crash after step 5"):
         Trainer(cfg).train()
     proc = torchrun(cfg_path, "resume=True")
-    _, err = proc.communicate(timeout=300)
+    out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
     log = (tmp_path / "one" / "train.log").read_text()
     assert "resumed at step 5" in log and "world size 2" in log
-    assert "was written by 1 rank(s), this run has 2" in err  # a warning, printed by every rank
+    assert "was written by 1 rank(s), this run has 2" in log
+    assert out.count("was written by 1 rank(s), this run has 2") == 2  # a warning on every rank's console
     final = load_checkpoint(str(tmp_path / "one" / "model" / "model_last.pth"))
     assert final["step"] == 12 and len(final["rng"]) == 2
     assert_close_states(final["model"], single_reference(cfg_path, tmp_path))
