@@ -50,9 +50,9 @@ def train_step(
     if not isinstance(output, dict) or "loss" not in output:
         raise TypeError(f"the model must return a dict with 'loss' in training, got {type(output).__name__}")
     loss = output["loss"]
-    where = f" at step {step_number}" if step_number is not None else ""
     if nonfinite is None:
         if not torch.isfinite(loss.detach()):
+            where = f" at step {step_number}" if step_number is not None else ""
             raise FloatingPointError(f"loss is {loss.item()}{where}")
         bad_loss, bad_terms = False, {}
     else:
@@ -78,7 +78,7 @@ def train_step(
             with torch.no_grad():
                 for name, value in model.named_buffers():
                     value.copy_(buffers[name])
-            return {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in output.items()}
+            return _detached(output)
         nonfinite.accept()
     if storage is not None and clip_grad:
         storage.put("grad_norm", norm)
@@ -86,10 +86,14 @@ def train_step(
     scaler.update()
     if scheduler is not None:
         scheduler.step()
-    output = {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in output.items()}
+    output = _detached(output)
     if storage is not None:
         for key, value in output.items():
             if isinstance(value, torch.Tensor) and value.dim() == 0:
                 storage.put(key, float(value))
         storage.put("lr", max(g["lr"] for g in optimizer.param_groups))
     return output
+
+
+def _detached(output: dict) -> dict:
+    return {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in output.items()}
