@@ -153,3 +153,24 @@ def test_single_process_checkpoint_resumes_on_two_processes(tmp_path):
     final = load_checkpoint(str(tmp_path / "one" / "model" / "model_last.pth"))
     assert final["step"] == 12 and len(final["rng"]) == 2
     assert_close_states(final["model"], single_reference(cfg_path, tmp_path))
+
+
+def test_a_different_batch_size_continues_from_the_sample_count(tmp_path):
+    cfg_path = write_toy_config(
+        str(tmp_path / "run.py"), str(tmp_path / "run"), **dict(OVERRIDES, save_interval=4)
+    )
+    Trainer(load_config(cfg_path, ["max_steps=4", "scheduler=None"])).train()  # 3 steps per epoch
+    assert load_checkpoint(str(tmp_path / "run" / "model" / "model_last.pth"))["sampler"] == dict(
+        epoch=1, index=1
+    )
+    resumed = Trainer(load_config(cfg_path, ["resume=True", "scheduler=None", "batch_size=2"]))
+    resumed.call_hooks("before_train")
+    # 4 samples into epoch 1 = batch 2 of 6 at batch_size 2; 9 samples would round up to the next epoch
+    assert (resumed.epoch, resumed.epoch_index) == (1, 2)
+    assert resumed.train_sampler.position_after_samples(1, 9) == (1, 5)
+    assert resumed.train_sampler.position_after_samples(1, 11) == (2, 0)
+    log = (tmp_path / "run" / "train.log").read_text()
+    assert (
+        "was trained with batch_size=4, this run uses 2: the sampler continues from the global sample count"
+        in log
+    )
