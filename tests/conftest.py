@@ -27,6 +27,15 @@ DEVICES = [
 ]
 
 
+@pytest.fixture
+def single_thread():
+    """One torch thread for the test (in-process training runs beside other jobs), then restored."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(params=DEVICES)
 def device(request) -> torch.device:
     return torch.device(request.param)

@@ -4,11 +4,14 @@
 learn it), a random jitter drawn from numpy's global generator (exercises per-sample seeding), and
 test-mode fragments. ``ToySegmentor``: a point-wise MLP following the model contract, with an
 optional EMA teacher submodule. Imported by tests and, through ``custom_imports``, by
-``tools/train.py`` subprocesses (with ``tests/`` on ``PYTHONPATH``).
+``tools/train.py`` subprocesses (with ``tests/`` on ``PYTHONPATH``). ``FaultAtStep``: a hook that
+injects a fault (crash, signal, non-finite weights, read-only checkpoint folder) after a step.
 """
 
 import copy
 import os
+import signal
+import sys
 import time
 
 import numpy as np
@@ -16,7 +19,11 @@ import torch
 import torch.nn.functional as F
 
 from pointcept.datasets.builder import DATASETS
+from pointcept.engines.hooks import HOOKS, HookBase
 from pointcept.models.builder import MODELS
+from pointcept.utils.config import load_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 TOY_CLASSES = ["ground", "car", "pole", "tree"]
 
@@ -38,10 +45,16 @@ class ToySegDataset(torch.utils.data.Dataset):
         test_mode: bool = False,
         num_fragments: int = 3,
         delay: float = 0.0,
+        fail_at: int | None = None,
+        crash_at: int | None = None,
+        files_dir: str | None = None,
     ):
         self.num_samples, self.num_points, self.seed = num_samples, num_points, seed
         self.jitter, self.ignore_ratio = jitter, ignore_ratio
         self.test_mode, self.num_fragments, self.delay = test_mode, num_fragments, delay
+        # fail_at: that index raises ValueError; crash_at: the loading process dies (SIGKILL),
+        # as a worker killed by the OOM killer would (only for DataLoader workers).
+        self.fail_at, self.crash_at, self.files_dir = fail_at, crash_at, files_dir
         self.class_names = list(TOY_CLASSES)
         self.num_classes = len(TOY_CLASSES)
         self.ignore_index = -1
@@ -57,9 +70,19 @@ class ToySegDataset(torch.utils.data.Dataset):
         segment[rng.random(self.num_points) < self.ignore_ratio] = -1
         return coord, segment
 
+    def get_data_source(self, idx: int) -> str:
+        """The file sample ``idx`` would come from (``files_dir`` set) — for error messages."""
+        if self.files_dir is None:
+            raise AttributeError("ToySegDataset without files_dir has no files")
+        return os.path.join(self.files_dir, f"scan_{idx:03d}.bin")
+
     def __getitem__(self, idx: int) -> dict:
         if self.delay:
             time.sleep(self.delay)
+        if idx == self.fail_at:
+            raise ValueError("corrupt sample (simulated)")
+        if idx == self.crash_at:
+            os.kill(os.getpid(), signal.SIGKILL)
         coord, segment = self.scan(idx)
         if self.test_mode:
             return self.prepare_test_data(idx, coord, segment)
@@ -95,8 +118,19 @@ class ToySegDataset(torch.utils.data.Dataset):
 class ToySegmentor(torch.nn.Module):
     """Point-wise MLP segmentor: ``feat`` (N, C) -> ``seg_logits`` (N, num_classes)."""
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 4, hidden: int = 16, teacher: bool = False):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        num_classes: int = 4,
+        hidden: int = 16,
+        teacher: bool = False,
+        nan_at: tuple = (),
+        nan_mode: str = "loss",
+    ):
         super().__init__()
+        # Training forward calls numbered from 1 in nan_at produce a NaN: in the loss term
+        # "loss_aux" (nan_mode="loss") or, with a finite loss, in the gradients (nan_mode="grad").
+        self.nan_at, self.nan_mode, self.calls = tuple(nan_at), nan_mode, 0
         self.backbone = torch.nn.Sequential(
             torch.nn.Linear(in_channels, hidden), torch.nn.ReLU(), torch.nn.LayerNorm(hidden)
         )
@@ -109,6 +143,15 @@ class ToySegmentor(torch.nn.Module):
         out = {}
         if "segment" in batch:
             out["loss"] = F.cross_entropy(logits, batch["segment"], ignore_index=-1)
+            if self.training and self.nan_at:
+                self.calls += 1
+                zero = (logits * 0).sum()
+                aux = zero
+                if self.calls in self.nan_at:
+                    # sqrt'(0) = inf: a finite value with NaN gradients
+                    aux = zero * float("nan") if self.nan_mode == "loss" else torch.sqrt(zero)
+                out["loss_ce"], out["loss_aux"] = out["loss"].detach(), aux
+                out["loss"] = out["loss"] + aux
         if self.training:
             out["class_usage"] = torch.bincount(logits.argmax(1), minlength=logits.shape[1]).float()
             out["dropout_draw"] = torch.rand(())  # consumes the global RNG like dropout would
@@ -160,3 +203,56 @@ def write_toy_config(path: str, save_path: str, **overrides) -> str:
     with open(path, "w") as f:
         f.write(toy_config_text(save_path, **overrides))
     return path
+
+
+def load_toy_config(tmp_path, name: str = "run", **overrides):
+    """The toy config with ``overrides``, written to ``tmp_path/<name>.py`` (save_path
+    ``tmp_path/<name>``) and loaded."""
+    return load_config(write_toy_config(str(tmp_path / f"{name}.py"), str(tmp_path / name), **overrides))
+
+
+def train_py_env() -> dict:
+    """Environment for a ``tools/train.py`` subprocess that imports these toys."""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([REPO, os.path.join(REPO, "tests")]),
+        "OMP_NUM_THREADS": "1",
+    }
+
+
+def train_py_command(cfg_path: str, *options: str, nproc: int = 1) -> list[str]:
+    """``python tools/train.py --config-file CFG [--options ...]``, under torchrun if ``nproc > 1``."""
+    cmd = [sys.executable]
+    if nproc > 1:
+        cmd += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    cmd += [os.path.join(REPO, "tools", "train.py"), "--config-file", cfg_path]
+    return cmd + (["--options", *options] if options else [])
+
+
+@HOOKS.register_module()
+class FaultAtStep(HookBase):
+    """After step ``at``: ``fault="crash"`` raises RuntimeError, ``"signal"`` sends ``signum`` to
+    this process, ``"poison"`` writes inf into the model's ``head.bias``, ``"read_only"`` makes
+    ``<save_path>/model`` read-only. ``FaultAtStep.fired`` lists the steps it acted at."""
+
+    fired: list[int] = []
+
+    def __init__(self, at: int, fault: str, signum: int = int(signal.SIGTERM)):
+        if fault not in ("crash", "signal", "poison", "read_only"):
+            raise ValueError(f"unknown fault {fault!r}")
+        self.at, self.fault, self.signum = at, fault, signum
+
+    def after_step(self):
+        t = self.trainer
+        if t.step != self.at:
+            return
+        FaultAtStep.fired.append(t.step)
+        if self.fault == "crash":
+            raise RuntimeError(f"simulated crash after step {self.at}")
+        if self.fault == "signal":
+            os.kill(os.getpid(), self.signum)
+        elif self.fault == "poison":
+            with torch.no_grad():
+                t.model_without_ddp.head.bias[0] = float("inf")
+        else:
+            os.chmod(os.path.join(t.save_path, "model"), 0o500)

@@ -31,6 +31,7 @@ evaluate = True  # build the val loader and evaluate during training
 # fail when a whole epoch (or a run shorter than one) of training batches has no valid label;
 # False for self-supervised runs whose batches carry `segment` only for monitoring
 check_labels = True
+data_timeout = 0  # seconds a dataloader worker may take for one batch (0 = no limit; only with workers)
 
 # --- optimisation -----------------------------------------------------------------------------
 optimizer = dict(type="AdamW", lr=1e-3, weight_decay=0.05)  # class in OPTIMIZERS (AdamW, Adam, SGD)
@@ -41,6 +42,9 @@ no_decay_keywords = []  # params whose name contains one of these get no weight 
 clip_grad = None  # max gradient norm (clip_grad_norm_) or None for no clipping
 amp_dtype = None  # autocast: None (fp32), "bf16" (CPU or GPU) or "fp16" (GPU, with a GradScaler; bf16 on CPU)
 find_unused_parameters = False  # DistributedDataParallel option for models with conditionally unused params
+# NaN/Inf loss term or gradient: "stop" raises naming the step and term; "skip" drops the step's update
+# and counts it, stopping after more than max_skips skipped steps in a row (docs/long_runs.md)
+nonfinite = dict(policy="stop", max_skips=10)
 
 # --- reproducibility, devices ------------------------------------------------------------------
 seed = None  # global seed; None picks a random one, which is written into the saved config.py
@@ -55,6 +59,7 @@ resume = False  # continue a run from weight or <save_path>/model/model_last.pth
 # delete the run already in save_path before training (train.sh -o); an instruction for one
 # launch, left out of the saved config.py
 overwrite = False
+save_error = "stop"  # a checkpoint write fails (full disk, read-only): "stop", or "continue" and retry at the next save
 enable_tensorboard = True  # write tensorboardX events into save_path (main process only)
 hooks = [
     dict(type="CheckpointLoader"),  # weight / resume loading, before training

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import torch
 
-from pointcept.utils.errors import DiskFullError, MissingFileError, UserError
+from pointcept.utils.errors import DiskFullError, MissingFileError, SaveError, UserError
 
 logger = logging.getLogger("pointcept")
 
@@ -32,14 +32,20 @@ class CheckpointError(UserError, ValueError):
 _MAGIC = (b"PK\x03\x04", b"\x80")
 
 
-def _disk_full(exc: BaseException | None) -> bool:
-    """True if ``exc`` or an exception it was raised from is ENOSPC/EDQUOT (torch's zip writer
+def _os_error(exc: BaseException | None) -> OSError | None:
+    """``exc`` or the first exception it was raised from that is an OSError (torch's zip writer
     turns a failed ``write`` into ``RuntimeError: unexpected pos``, chained to the OSError)."""
     while exc is not None:
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return True
+        if isinstance(exc, OSError):
+            return exc
         exc = exc.__cause__ or exc.__context__
-    return False
+    return None
+
+
+def _disk_full(exc: BaseException | None) -> bool:
+    """True if ``exc`` or an exception it was raised from is ENOSPC/EDQUOT."""
+    os_error = _os_error(exc)
+    return os_error is not None and os_error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _check_plain(value, where: str) -> None:
@@ -77,20 +83,25 @@ def _fsync_dir(path: str) -> None:
 def _write_atomically(path: str, write, unchanged_note: str) -> None:
     """Write ``path`` through ``write(file)`` into a temporary file of the same directory, fsync it,
     then ``os.replace`` it over ``path`` and fsync the directory: a crash at any moment leaves either
-    the previous file or the new one. A full disk raises :class:`DiskFullError` naming ``path``."""
+    the previous file or the new one. A full disk raises :class:`DiskFullError` naming ``path``;
+    any other OS error (permission denied, read-only file system) :class:`SaveError` naming it."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as e:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.remove(tmp)
         if _disk_full(e):
             raise DiskFullError(path, unchanged_note) from e
+        os_error = _os_error(e)
+        if os_error is not None:
+            raise SaveError(path, os_error.strerror or str(os_error), unchanged_note) from e
         raise
     _fsync_dir(directory)
 

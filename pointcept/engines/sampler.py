@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from pointcept.utils.errors import SampleError
 from pointcept.utils.seed import derive_seed, seeded_rng
 
 # Salts keep the permutation stream and the per-sample seed stream independent.
@@ -77,6 +78,14 @@ class TrainBatchSampler:
         )
         return epoch, index
 
+    def position_after_samples(self, epoch: int, samples: int) -> tuple[int, int]:
+        """``(epoch, index)`` of the first batch that starts at or after ``samples`` samples of
+        ``epoch`` (a position saved under another ``batch_size``; no sample of the epoch repeats)."""
+        index = -(-int(samples) // self.global_batch_size)
+        if index >= self.batches_per_epoch:
+            return int(epoch) + 1, 0
+        return int(epoch), index
+
     def permutation(self, epoch: int) -> torch.Tensor:
         if self.epoch_order is not None:
             order = torch.as_tensor(self.epoch_order(self.seed, epoch), dtype=torch.long)
@@ -89,6 +98,11 @@ class TrainBatchSampler:
             return torch.arange(self.num_samples)
         g = torch.Generator().manual_seed(derive_seed(self.seed, _PERM_SALT, epoch))
         return torch.randperm(self.num_samples, generator=g)
+
+    def batch_indices(self, epoch: int, index: int) -> list[int]:
+        """Dataset indices of this rank's share of batch ``index`` of ``epoch`` (for messages)."""
+        first = index * self.global_batch_size + self.rank * self.local_batch_size
+        return self.permutation(epoch)[first : first + self.local_batch_size].tolist()
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         epoch, start = self.epoch, self.index
@@ -131,6 +145,9 @@ class SeededDataset(torch.utils.data.Dataset):
     random augmentations are reproducible per sample and the caller's generator stream (the model's
     dropout, in a process without workers) is untouched. The seed is passed on to
     :class:`SeededCollate`.
+
+    Any exception from loading becomes a :class:`SampleError` naming the index, the dataset and
+    (through ``get_data_source``) the file, also when raised in a DataLoader worker.
     """
 
     def __init__(self, dataset):
@@ -141,8 +158,25 @@ class SeededDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, key: tuple[int, int]) -> tuple[Any, int]:
         index, seed = key
-        with seeded_rng(seed):
-            return self.dataset[index], seed
+        try:
+            with seeded_rng(seed):
+                return self.dataset[index], seed
+        except SampleError:
+            raise
+        except Exception as e:
+            raise SampleError(describe_sample_failure(self.dataset, index, e)) from e
+
+
+def describe_sample_failure(dataset, index: int, exc: BaseException) -> str:
+    """``cannot load sample <index> of <Dataset> (<file>): <Error>: <message>``; the file comes
+    from the dataset's ``get_data_source(index)`` when it has one."""
+    source = ""
+    if callable(getattr(dataset, "get_data_source", None)):
+        try:
+            source = f" ({dataset.get_data_source(index)})"
+        except Exception:  # the message must not fail on a dataset that cannot name its files
+            source = ""
+    return f"cannot load sample {index} of {type(dataset).__name__}{source}: {type(exc).__name__}: {exc}"
 
 
 class SeededCollate:

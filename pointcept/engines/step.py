@@ -4,10 +4,13 @@ Hooks run around it (``before_step`` / ``after_step``); anything scheduled, such
 teacher update, belongs to a hook, not to this function.
 """
 
+import math
+
 import torch
 
 from .amp import autocast
 from .launch import to_device
+from .nonfinite import NonFiniteGuard
 from .storage import ScalarStorage
 
 
@@ -24,40 +27,73 @@ def train_step(
     forward_kwargs: dict | None = None,
     storage: ScalarStorage | None = None,
     step_number: int | None = None,
+    nonfinite: NonFiniteGuard | None = None,
 ) -> dict:
     """Forward ``batch`` (moved to ``device``) under autocast, backward through ``scaler``, clip
     the gradient norm to ``clip_grad`` (if set), step ``optimizer``, ``scaler`` and ``scheduler``.
 
-    ``model(batch, **forward_kwargs)`` must return a dict with a finite scalar ``"loss"``
-    (TypeError / FloatingPointError otherwise, before any gradient is touched; ``step_number``
-    only names the step in that message). Returns the output with its tensors detached. If
-    ``storage`` is given it receives ``grad_norm`` (when clipping), every 0-d tensor of the output
-    and ``lr`` (the largest group lr after the scheduler step).
+    ``model(batch, **forward_kwargs)`` must return a dict with a scalar ``"loss"`` (TypeError
+    otherwise). Without ``nonfinite`` a non-finite loss raises FloatingPointError before any
+    gradient is touched; with it, the loss terms and the gradient norm are checked and the guard's
+    policy applies (``nonfinite.py``; ``nonfinite.last_skipped`` tells whether the optimizer step
+    was skipped). ``step_number`` names the step in messages. Returns the output with its tensors
+    detached. If ``storage`` is given it receives ``grad_norm`` (when clipping), every 0-d tensor
+    of the output and ``lr`` (the largest group lr after the scheduler step); nothing for a
+    skipped step.
     """
     batch = to_device(batch, device)
+    buffers = None
+    if nonfinite is not None and nonfinite.policy == "skip":
+        buffers = {k: v.detach().clone() for k, v in model.named_buffers()}
     with autocast(device, amp_dtype):
         output = model(batch, **(forward_kwargs or {}))
     if not isinstance(output, dict) or "loss" not in output:
         raise TypeError(f"the model must return a dict with 'loss' in training, got {type(output).__name__}")
     loss = output["loss"]
-    if not torch.isfinite(loss.detach()):
-        where = f" at step {step_number}" if step_number is not None else ""
-        raise FloatingPointError(f"loss is {loss.item()}{where}")
+    if nonfinite is None:
+        if not torch.isfinite(loss.detach()):
+            where = f" at step {step_number}" if step_number is not None else ""
+            raise FloatingPointError(f"loss is {loss.item()}{where}")
+        bad_loss, bad_terms = False, {}
+    else:
+        bad_loss, bad_terms = nonfinite.loss_verdict(output, device)
+        if bad_loss and nonfinite.policy == "stop":
+            nonfinite.reject(nonfinite.problem(step_number, bad_terms, None))
     optimizer.zero_grad(set_to_none=True)
+    # A skipped step still runs backward: under DDP every rank must join the gradient all-reduce.
     scaler.scale(loss).backward()
+    norm = None
     if clip_grad:
         scaler.unscale_(optimizer)
-        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float(clip_grad))
-        if storage is not None:
-            storage.put("grad_norm", float(norm))
+        norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), float(clip_grad)))
+    elif nonfinite is not None and not scaler.is_enabled():
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        norm = float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0
+    # An enabled (fp16) GradScaler skips overflowing steps itself and lowers its scale.
+    bad_grad = norm is not None and not math.isfinite(norm) and not scaler.is_enabled()
+    if nonfinite is not None:
+        if bad_loss or bad_grad:
+            nonfinite.reject(nonfinite.problem(step_number, bad_terms, norm))
+            optimizer.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                for name, value in model.named_buffers():
+                    value.copy_(buffers[name])
+            return _detached(output)
+        nonfinite.accept()
+    if storage is not None and clip_grad:
+        storage.put("grad_norm", norm)
     scaler.step(optimizer)
     scaler.update()
     if scheduler is not None:
         scheduler.step()
-    output = {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in output.items()}
+    output = _detached(output)
     if storage is not None:
         for key, value in output.items():
             if isinstance(value, torch.Tensor) and value.dim() == 0:
                 storage.put(key, float(value))
         storage.put("lr", max(g["lr"] for g in optimizer.param_groups))
     return output
+
+
+def _detached(output: dict) -> dict:
+    return {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in output.items()}

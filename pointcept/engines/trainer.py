@@ -16,14 +16,18 @@ from torch.nn.parallel import DistributedDataParallel
 
 from pointcept.utils import comm
 from pointcept.utils.config import config_int
+from pointcept.utils.errors import EXIT_PREEMPTED, DataLoaderError
 from pointcept.utils.logger import close_file_handlers
 from pointcept.utils.registry import ConfigError
 from pointcept.utils.seed import WorkerInit, derive_seed, set_seed
 
 from .amp import build_grad_scaler
 from .hooks.base import build_hooks
+from .hooks.checkpoint import SAVE_ERROR_POLICIES, save_last
 from .label_check import LabelCheck
+from .nonfinite import NonFiniteGuard
 from .optim import build_optimizer
+from .preemption import PreemptionGuard
 from .run_folder import TRAINING_STARTED
 from .run_setup import fill_seed, setup_run
 from .sampler import EvalBatchSampler, SeededCollate, SeededDataset, TrainBatchSampler
@@ -42,7 +46,13 @@ class Trainer:
     ``train_sampler``, ``val_loader``, ``step`` (completed optimizer steps), ``max_steps``, ``epoch``,
     ``epoch_index`` (batches done in the current epoch), ``forward_kwargs`` (passed to the model,
     refreshed by hooks in ``before_step``), ``output`` (the last model output), ``storage``,
-    ``writer`` (tensorboardX or None), ``logger``, ``device``, ``best_metric_value``.
+    ``writer`` (tensorboardX or None), ``logger``, ``device``, ``best_metric_value``,
+    ``step_skipped`` (the last step's update was dropped by the ``nonfinite`` policy),
+    ``save_error``, ``last_saved_step``.
+
+    Faults of long runs (docs/long_runs.md): SIGTERM/SIGUSR1 end ``train()`` after the current
+    step with ``model_last.pth`` written and ``stopped_by`` set (``tools/train.py`` exits 3);
+    ``nonfinite``, ``save_error`` and ``data_timeout`` are config keys.
     """
 
     def __init__(self, cfg):
@@ -65,6 +75,15 @@ class Trainer:
         self.save_interval = config_int(cfg, "save_interval", 0, minimum=0) or self.max_steps
         self.log_interval = config_int(cfg, "log_interval", 0, minimum=0) or 1
         self.clip_grad = cfg.get("clip_grad")
+        self.nonfinite = NonFiniteGuard.from_config(cfg.get("nonfinite"))
+        self.save_error = cfg.get("save_error", "stop")
+        if self.save_error not in SAVE_ERROR_POLICIES:
+            raise ConfigError(f"save_error must be one of {SAVE_ERROR_POLICIES}, got {self.save_error!r}")
+        self.data_timeout = float(cfg.get("data_timeout") or 0)
+        if self.data_timeout < 0:
+            raise ConfigError(
+                f"data_timeout must be >= 0 seconds (0 = wait forever), got {self.data_timeout}"
+            )
         self.logger.info(f"device {self.device}, world size {self.world_size}, seed {self.seed}")
         set_seed(derive_seed(self.seed, self.rank))
 
@@ -101,6 +120,9 @@ class Trainer:
         self.best_metric_value = -math.inf
         self.best_metric_name: str | None = None
         self.is_best = False  # set by an evaluator hook in after_step when the metric improves
+        self.step_skipped = False  # the last step's update was skipped (nonfinite policy "skip")
+        self.last_saved_step: int | None = None  # step of the last checkpoint written or resumed
+        self.stopped_by: str | None = None  # the signal(s) that ended train() early, if any
         # Hooks hold a weak proxy: a strong reference from trainer.hooks back to the trainer
         # would form a cycle that keeps the model and loaders alive until the GC runs.
         self.hooks = build_hooks(cfg.get("hooks") or [], weakref.proxy(self))
@@ -134,6 +156,8 @@ class Trainer:
             # RNG, and a resumed run (which creates it at a different point) would diverge.
             generator=torch.Generator().manual_seed(self.seed),
             persistent_workers=False,
+            # Only meaningful with workers; DataLoader refuses a timeout without them.
+            timeout=self.data_timeout if num_workers > 0 else 0,
         )
 
     def build_train_loader(self) -> tuple[torch.utils.data.DataLoader, TrainBatchSampler]:
@@ -223,26 +247,31 @@ class Trainer:
         self.logger.info(f"{TRAINING_STARTED} {self.step} to {self.max_steps} (epoch {self.epoch})")
         first = True
         start_step = self.step
-        while self.step < self.max_steps:
-            if first or self.epoch_index == 0:
-                self.call_hooks("before_epoch")
-                first = False
-            start = time.perf_counter()
-            batch = next(data_iter)
-            self.data_time = time.perf_counter() - start
-            self.log_data_mix(batch)
-            self.label_check.observe(batch, self.step + 1, start_step, self.epoch, self.epoch_index)
-            self.call_hooks("before_step")
-            self.run_step(batch)
-            self.step += 1
-            self.epoch_index += 1
-            self.call_hooks("after_step")
-            self.is_best = False
-            if self.epoch_index == self.train_sampler.batches_per_epoch:
-                self.call_hooks("after_epoch")
-                self.epoch, self.epoch_index = self.epoch + 1, 0
+        with PreemptionGuard() as preemption:
+            while self.step < self.max_steps:
+                if first or self.epoch_index == 0:
+                    self.call_hooks("before_epoch")
+                    first = False
+                start = time.perf_counter()
+                batch = self.next_batch(data_iter)
+                self.data_time = time.perf_counter() - start
+                self.log_data_mix(batch)
+                self.label_check.observe(batch, self.step + 1, start_step, self.epoch, self.epoch_index)
+                self.call_hooks("before_step")
+                self.run_step(batch)
+                self.step += 1
+                self.epoch_index += 1
+                self.call_hooks("after_step")
+                self.is_best = False
+                if self.epoch_index == self.train_sampler.batches_per_epoch:
+                    self.call_hooks("after_epoch")
+                    self.epoch, self.epoch_index = self.epoch + 1, 0
+                if self.step < self.max_steps and preemption.should_stop(self.device):
+                    self.stop_for_preemption(preemption)
+                    break
         del data_iter
-        self.call_hooks("after_train")
+        if self.stopped_by is None:
+            self.call_hooks("after_train")
         if self.writer is not None:
             self.writer.close()
         comm.barrier()
@@ -256,6 +285,41 @@ class Trainer:
             return
         for tag in self.train_tags:
             self.storage.put(f"mix/{tag}", sum(t == tag for t in tags) / len(tags))
+
+    def next_batch(self, data_iter) -> dict:
+        """The next training batch; a hung (``data_timeout``) or dead worker is reported naming
+        the samples of the batch it was loading."""
+        try:
+            return next(data_iter)
+        except RuntimeError as e:
+            text = str(e)
+            if not (text.startswith("DataLoader timed out") or text.startswith("DataLoader worker")):
+                raise
+            indices = self.train_sampler.batch_indices(self.epoch, self.epoch_index)
+            hint = (
+                f"no batch arrived within data_timeout={self.data_timeout:g}s"
+                if text.startswith("DataLoader timed out")
+                else text.splitlines()[0]
+            )
+            raise DataLoaderError(
+                f"{hint} at step {self.step + 1} (epoch {self.epoch}, batch {self.epoch_index}); this "
+                f"rank's samples of that batch are {self.describe_train_data()} indices {indices}. "
+                "A worker hangs or crashed: check those samples' files and the transforms, raise "
+                "data_timeout, or set num_worker=0 to get the error in the main process"
+            ) from e
+
+    def stop_for_preemption(self, preemption: PreemptionGuard) -> None:
+        """After the step in progress: write ``model_last.pth`` (unless this step already did).
+        A write error stops the run (exit 1) whatever ``save_error`` says: exit 3 promises a
+        checkpoint of this step."""
+        if self.last_saved_step != self.step:
+            save_last(self, on_error="stop")
+        self.stopped_by = preemption.describe()  # includes signals that arrived during the save
+        self.logger.warning(
+            f"preempted by {self.stopped_by}: stopped after step {self.step} of {self.max_steps}; "
+            f"model_last.pth holds step {self.step}; exiting with code {EXIT_PREEMPTED}; "
+            "continue with -r true (resume=True)"
+        )
 
     def run_step(self, batch: dict) -> None:
         """One optimizer step on ``batch`` (see ``step.train_step``); sets ``self.output``."""
@@ -271,7 +335,9 @@ class Trainer:
             forward_kwargs=self.forward_kwargs,
             storage=self.storage,
             step_number=self.step + 1,
+            nonfinite=self.nonfinite,
         )
+        self.step_skipped = self.nonfinite.last_skipped
 
     def state_dict(self) -> dict:
         """Everything needed to continue this run exactly (see ``hooks/checkpoint.py``)."""
@@ -285,6 +351,8 @@ class Trainer:
             max_steps=self.max_steps,
             epoch=epoch,
             sampler=dict(epoch=epoch, index=index),
+            batch_size=self.batch_size,  # global batch the sampler position counts in
             best_metric_value=self.best_metric_value,
             best_metric_name=self.best_metric_name,
+            nonfinite=self.nonfinite.state_dict(),
         )

@@ -12,6 +12,9 @@ anything else keeps its traceback. A user error is:
   space left on device), wherever it was raised.
 
 Every message names the file or the config key involved.
+
+Exit codes of the command-line tools: :data:`EXIT_USER_ERROR` (1, as for an uncaught exception)
+and :data:`EXIT_PREEMPTED` (3: stopped by SIGTERM/SIGUSR1 after writing a resumable checkpoint).
 """
 
 import argparse
@@ -21,6 +24,9 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
+
+EXIT_USER_ERROR = 1  # a user error, reported on one line (a Python traceback also exits 1)
+EXIT_PREEMPTED = 3  # SIGTERM/SIGUSR1: the step finished, model_last.pth written; `-r true` continues
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _DATASETS_DIR = os.path.join(_PKG_DIR, "datasets") + os.sep
@@ -43,6 +49,30 @@ class DiskFullError(UserError, OSError):
 
     def __str__(self) -> str:
         return self.strerror
+
+
+class SaveError(UserError, OSError):
+    """A file could not be written (permission denied, read-only file system, I/O error)."""
+
+    def __init__(self, path: str, reason: str, detail: str = ""):
+        super().__init__(errno.EIO, f"cannot write {path}: {reason}" + (f" ({detail})" if detail else ""))
+        self.path = path
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+class NonFiniteError(UserError, FloatingPointError):
+    """A training step produced a NaN/Inf loss or gradient (config ``nonfinite``), or a checkpoint
+    was about to be written from non-finite weights."""
+
+
+class SampleError(UserError, RuntimeError):
+    """Loading one sample failed; the message names the dataset index, the file and the cause."""
+
+
+class DataLoaderError(UserError, RuntimeError):
+    """A data-loader worker hung past ``data_timeout`` or died; the message names the samples."""
 
 
 def _raised_in(exc: BaseException, directory: str) -> bool:
@@ -71,6 +101,10 @@ def user_error_message(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC and not isinstance(exc, DiskFullError):
         where = exc.filename or "a file"
         return f"disk full while writing {where} ({exc.strerror})"
+    if isinstance(exc, SampleError) and "Original Traceback" in str(exc):
+        # Re-raised from a DataLoader worker: the message is the worker's traceback; its last
+        # line is the original one-line message.
+        return str(exc).rstrip().splitlines()[-1].split("SampleError: ", 1)[-1]
     if isinstance(exc, KeyError) and len(exc.args) == 1:
         return str(exc.args[0])
     return str(exc) or type(exc).__name__
@@ -108,4 +142,4 @@ def run_cli(main: Callable[[], object], argv: list[str] | None = None) -> None:
         message = user_error_message(e)
         _log_to_files(f"error: {message}")
         print(f"error: {message}\n(add --debug for the traceback)", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(EXIT_USER_ERROR)

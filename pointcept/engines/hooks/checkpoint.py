@@ -3,7 +3,8 @@
 import os
 
 from pointcept.utils import comm
-from pointcept.utils.seed import get_rng_state, set_rng_state
+from pointcept.utils.errors import NonFiniteError, UserError
+from pointcept.utils.seed import derive_seed, get_rng_state, set_rng_state, set_seed
 
 from ..checkpoint import (
     CheckpointError,
@@ -13,6 +14,7 @@ from ..checkpoint import (
     load_weights,
     save_checkpoint,
 )
+from ..nonfinite import nonfinite_tensor
 from .base import HOOKS, HookBase
 
 
@@ -20,15 +22,77 @@ def checkpoint_dir(save_path: str) -> str:
     return os.path.join(save_path, "model")
 
 
+SAVE_ERROR_POLICIES = ("stop", "continue")
+
+
+def save_last(trainer, on_error: str = "stop") -> bool:
+    """Write ``model_last.pth`` (and ``model_best.pth`` if ``trainer.is_best``) on rank 0.
+
+    Every rank takes part (the RNG states are gathered) and every rank learns the outcome. A model
+    holding NaN/Inf is never saved: :class:`NonFiniteError` on every rank. A write error (full disk,
+    read-only or missing directory) leaves the previous file in place; ``on_error="stop"`` raises
+    it on every rank, ``"continue"`` logs an error and returns False (the next save retries).
+    Returns True when the files were written.
+    """
+    t = trainer
+    bad = nonfinite_tensor(t.model_without_ddp.state_dict())
+    if bad is not None:
+        raise NonFiniteError(
+            f"step {t.step}: model tensor {bad!r} holds NaN/Inf; refusing to write a checkpoint from "
+            "non-finite weights (the last checkpoint is intact)"
+        )
+    state = t.state_dict()
+    state["rng"] = comm.all_gather(get_rng_state())
+    state["config"] = t.cfg.pretty_text()
+    last = os.path.join(checkpoint_dir(t.save_path), "model_last.pth")
+    error = None
+    if comm.is_main_process():
+        try:
+            save_checkpoint(last, state)
+            if t.is_best:
+                copy_checkpoint(last, os.path.join(checkpoint_dir(t.save_path), "model_best.pth"))
+        except OSError as e:
+            error = e
+    message = comm.broadcast_object(None if error is None else str(error))
+    if message is None:
+        t.logger.info(f"saved {last} (step {t.step})")
+        t.last_saved_step = t.step
+        return True
+    if on_error == "stop":
+        if error is not None:
+            raise error
+        raise UserError(f"rank 0 could not write the checkpoint: {message}")
+    previous = (
+        f"the last good checkpoint is from step {t.last_saved_step}"
+        if t.last_saved_step is not None
+        else "no checkpoint of this run exists yet"
+    )
+    t.logger.error(
+        f"CHECKPOINT NOT SAVED at step {t.step}: {message}. save_error='continue': training goes on "
+        f"and the next save retries; {previous}"
+    )
+    return False
+
+
+def restore_rank_rng(states: list, rank: int, seed: int, step: int) -> None:
+    """Set this process's global RNGs on resume: rank ``r`` continues ``states[r]`` (the states of
+    the ranks that wrote the checkpoint); a rank that did not exist then starts a fresh stream
+    seeded by ``(seed, rank, step)``, so it differs from every other rank and from other resumes."""
+    if rank < len(states):
+        set_rng_state(states[rank])
+    else:
+        set_seed(derive_seed(seed, rank, step))
+
+
 @HOOKS.register_module()
 class CheckpointSaver(HookBase):
     """Saves ``model_last.pth`` every ``save_interval`` steps, at the last step and whenever an
     evaluator set ``trainer.is_best`` (then also copied to ``model_best.pth``). Place it after the
-    evaluator.
+    evaluator. A failed write follows the config's ``save_error`` (see :func:`save_last`).
 
     The file holds ``trainer.state_dict()`` (model incl. any EMA/teacher submodules, optimizer,
-    scheduler, AMP scaler, step, epoch, sampler position, best metric), the RNG states of every rank
-    (``rng``, a list indexed by rank) and the config text.
+    scheduler, AMP scaler, step, epoch, sampler position, best metric, non-finite step counters),
+    the RNG states of every rank (``rng``, a list indexed by rank) and the config text.
     """
 
     def __init__(self, save_interval: int | None = None):
@@ -39,16 +103,7 @@ class CheckpointSaver(HookBase):
         interval = self.save_interval or t.save_interval
         if t.step % interval and t.step != t.max_steps and not t.is_best:
             return
-        state = t.state_dict()
-        state["rng"] = comm.all_gather(get_rng_state())
-        state["config"] = t.cfg.pretty_text()
-        if comm.is_main_process():
-            last = os.path.join(checkpoint_dir(t.save_path), "model_last.pth")
-            save_checkpoint(last, state)
-            t.logger.info(f"saved {last} (step {t.step})")
-            if t.is_best:
-                copy_checkpoint(last, os.path.join(checkpoint_dir(t.save_path), "model_best.pth"))
-        comm.barrier()
+        save_last(t, t.save_error)
 
 
 @HOOKS.register_module()
@@ -138,15 +193,31 @@ class CheckpointLoader(HookBase):
         t.scaler.load_state_dict(ckpt["scaler"])
         t.step = int(ckpt["step"])
         t.epoch, t.epoch_index = int(ckpt["sampler"]["epoch"]), int(ckpt["sampler"]["index"])
+        saved_batch = ckpt.get("batch_size", t.batch_size)
+        if int(saved_batch) != t.batch_size:
+            done = t.epoch_index * int(saved_batch)
+            t.epoch, t.epoch_index = t.train_sampler.position_after_samples(t.epoch, done)
+            t.logger.warning(
+                f"{path} was trained with batch_size={saved_batch}, this run uses {t.batch_size}: the "
+                f"sampler continues from the global sample count ({done} samples into epoch "
+                f"{int(ckpt['sampler']['epoch'])}), not bitwise as an uninterrupted run"
+            )
         t.best_metric_value = float(ckpt.get("best_metric_value", t.best_metric_value))
         t.best_metric_name = ckpt.get("best_metric_name")
+        if ckpt.get("nonfinite") is not None:
+            t.nonfinite.load_state_dict(ckpt["nonfinite"])
+        t.last_saved_step = t.step
         states = ckpt["rng"]
         if len(states) != t.world_size:
             t.logger.warning(
-                f"{path} was written by {len(states)} rank(s), this run has {t.world_size}; "
-                "reusing rank 0's RNG state, so the continuation is not bitwise identical"
+                f"{path} was written by {len(states)} rank(s), this run has {t.world_size}: model, "
+                "optimizer, scheduler, step and data order continue exactly (the data of a step depends "
+                "only on the seed, the step and the global batch_size); ranks below "
+                f"{min(len(states), t.world_size)} continue their saved RNG streams, the others derive "
+                "theirs from (seed, rank, step), so random choices inside the model differ from an "
+                "uninterrupted run (docs/long_runs.md)"
             )
-        set_rng_state(states[t.rank] if len(states) == t.world_size else states[0])
+        restore_rank_rng(states, t.rank, t.seed, t.step)
         t.logger.info(f"resumed at step {t.step} (epoch {t.epoch}, batch {t.epoch_index})")
         if t.step == t.max_steps:
             t.logger.info(f"the run already finished (max_steps={t.max_steps}); nothing left to train")

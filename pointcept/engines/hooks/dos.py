@@ -16,7 +16,7 @@ class DOSScheduleHook(HookBase):
       decay (cosine ``weight_decay_start -> weight_decay_end``) of every optimizer group that had a
       non-zero weight decay when training started.
     * ``after_step``: ``model.update_teacher(m)`` with ``m`` a cosine ``momentum_start ->
-      momentum_end`` over all steps.
+      momentum_end`` over all steps; nothing after a step that ``trainer.step_skipped``.
 
     Every value is a pure function of ``trainer.step``, so a resumed run continues the schedule
     exactly; the model never reads trainer state. Current values go to ``trainer.storage``
@@ -132,6 +132,8 @@ class DOSScheduleHook(HookBase):
 
     def after_step(self) -> None:
         t = self.trainer
+        if getattr(t, "step_skipped", False):
+            return  # a non-finite step skipped by the nonfinite policy updates nothing
         momentum = self.momentum(t.step, t.max_steps)
         t.model_without_ddp.update_teacher(momentum)
         t.storage.put("sched/momentum", momentum)
