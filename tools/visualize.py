@@ -28,6 +28,7 @@ import numpy as np
 
 from pointcept.datasets.semantic_kitti import (
     SEMANTIC_KITTI_CLASS_NAMES,
+    read_box_file,
     read_labels,
     read_points,
     semantic_kitti_lut,
@@ -82,20 +83,6 @@ def parse_args(argv=None):
 
 GT_BOX_COLOR = (60, 230, 90)
 PRED_BOX_COLOR = (255, 150, 30)
-
-
-def read_gt_boxes(path: str) -> np.ndarray:
-    """Boxes (M, 9) of a demo box file, every class."""
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields or fields[0].startswith("#"):
-                continue
-            if len(fields) != 11:
-                raise ValueError(f"{path}:{n}: expected 11 columns (class x y z l w h yaw vx vy instance)")
-            rows.append([float(v) for v in fields[1:10]])
-    return np.asarray(rows, dtype=np.float64).reshape(-1, 9)
 
 
 def read_pred_boxes(path: str, sample: str, min_score: float) -> np.ndarray:
@@ -157,7 +144,7 @@ def main(argv=None) -> None:
         kw = dict(extent=args.extent, resolution=args.resolution, thickness=max(1, args.point_size))
         counts = []
         if args.boxes:
-            gt_boxes = read_gt_boxes(args.boxes)
+            gt_boxes, _ = read_box_file(args.boxes, box_classes=())
             draw_bev_boxes(base, gt_boxes, GT_BOX_COLOR, **kw)
             counts.append(f"{len(gt_boxes)} GT")
         if args.pred_boxes:

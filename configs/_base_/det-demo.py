@@ -5,7 +5,7 @@
 import os
 import runpy
 
-_base_ = ["./datasets/nuscenes-det.py"]
+_base_ = ["./datasets/nuscenes-det.py", "./demo-runtime.py"]
 
 _nus = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "datasets", "nuscenes-det.py"))
 _names = ["car", "truck", "pedestrian", "cyclist"]
@@ -30,11 +30,3 @@ model = dict(
     head_channels=32,
     nms_radius=(2.0, 4.0, 0.5, 0.8),
 )
-
-batch_size = 2
-batch_size_val = 2
-num_worker = 2
-eval_interval = 100
-save_interval = 100
-log_interval = 10
-amp_dtype = None  # fp32 on CPU: bf16 autocast is slower than fp32 there

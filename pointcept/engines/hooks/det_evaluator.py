@@ -2,12 +2,13 @@
 
 from ..det_eval import collect_detections, eval_config, has_attributes
 from ..det_metrics import evaluate_detections, format_detection_table
-from .base import HOOKS, HookBase
+from .base import HOOKS
+from .evaluator import ValEvaluator
 
 
 @HOOKS.register_module()
-class DetEvaluator(HookBase):
-    """Every ``eval_interval`` steps (and at the last step) evaluates the detector on ``trainer.val_loader``.
+class DetEvaluator(ValEvaluator):
+    """Detection validation (schedule and best-step rule of ``ValEvaluator``).
 
     Metrics are those of ``det_metrics.evaluate_detections`` (centre-distance AP at 0.5/1/2/4 m, TP
     errors, NDS) with the classes ``cfg.data.names``; the table is logged and ``val/mAP``,
@@ -24,31 +25,21 @@ class DetEvaluator(HookBase):
             ``test.use_attributes``, else iff the GT carries ``gt_attrs``.
     """
 
+    scalar_keys = ("mAP", "NDS", "loss")
+
     def __init__(self, interval=None, metric="NDS", class_range=None, use_attributes=None):
         if metric not in ("NDS", "mAP"):
             raise ValueError(f"metric must be 'NDS' or 'mAP', got {metric!r}")
-        self.interval = interval
+        super().__init__(interval)
         self.metric = metric
         self.class_range = class_range
         self.use_attributes = use_attributes
 
-    def after_step(self) -> None:
-        t = self.trainer
-        interval = self.interval or t.eval_interval
-        if t.val_loader is None or (t.step % interval and t.step != t.max_steps):
-            return
-        metrics = self.evaluate()
-        t.logger.info(f"Val at step {t.step}:\n{format_detection_table(metrics)}")
-        if t.writer is not None:
-            for key in ("mAP", "NDS", "loss"):
-                if key in metrics:
-                    t.writer.add_scalar(f"val/{key}", metrics[key], t.step)
-            for name, ap in metrics["class_ap"].items():
-                t.writer.add_scalar(f"val/AP_{name}", ap, t.step)
-        if metrics[self.metric] > t.best_metric_value:
-            t.best_metric_value, t.best_metric_name = metrics[self.metric], self.metric
-            t.is_best = True
-            t.logger.info(f"new best {self.metric} {metrics[self.metric]:.4f} at step {t.step}")
+    def format(self, metrics: dict) -> str:
+        return format_detection_table(metrics)
+
+    def scalars(self, metrics: dict) -> dict:
+        return {**super().scalars(metrics), **{f"AP_{n}": ap for n, ap in metrics["class_ap"].items()}}
 
     def evaluate(self) -> dict:
         t = self.trainer
