@@ -80,9 +80,13 @@ def test_filters_empty_gt_and_class_range():
     gt = [sample([box(10, 0), box(45, 0), box(20, 0)], [0, 0, 0], num_points=np.array([5, 5, 0]))]
     pred = [sample([box(10, 0), box(45, 0)], [0, 0], [0.9, 0.8])]
     r = evaluate_detections(gt, pred, DetectionEvalConfig(["car"], use_attributes=False))
-    assert r["num_gt"]["car"] == 2 and r["class_ap"]["car"] == pytest.approx(1.0)  # the 0-point box is not a miss
+    assert r["num_gt"]["car"] == 2 and r["class_ap"]["car"] == pytest.approx(
+        1.0
+    )  # the 0-point box is not a miss
     r = evaluate_detections(gt, pred, DetectionEvalConfig(["car"], class_range={"car": 40}))
-    assert r["num_gt"]["car"] == 1 and r["num_pred"]["car"] == 1 and r["class_ap"]["car"] == pytest.approx(1.0)
+    assert (
+        r["num_gt"]["car"] == 1 and r["num_pred"]["car"] == 1 and r["class_ap"]["car"] == pytest.approx(1.0)
+    )
     with pytest.raises(ValueError, match="same samples"):
         evaluate_detections(gt, [], DetectionEvalConfig(["car"]))
 
