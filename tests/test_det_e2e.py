@@ -72,9 +72,10 @@ def test_detector_trains_tests_and_fine_tunes_from_dos(tmp_path):
     metrics = json.loads((exp / "test" / "metrics.json").read_text())
     assert metrics["num_scans"] == 4 and metrics["num_gt"]["car"] >= 10
     car_ap, random_ap = metrics["class_ap"]["car"], random_detector_car_ap(str(data))
-    # Measured with these settings: car AP FILL (AP@4 FILL), NDS FILL; random boxes: car AP ~FILL.
+    # Measured with these settings (52 val cars): car AP 0.615 (AP@0.5/1/2/4 = 0.13/0.67/0.82/0.84),
+    # NDS 0.198; 100 random car boxes per scan: car AP 0.002 (their precision stays below 0.1).
     assert random_ap < 0.05, random_ap
-    assert car_ap > 0.3, metrics["ap"]["car"]
+    assert car_ap > 0.4, metrics["ap"]["car"]
     submission = json.loads((exp / "test" / "result" / "submission.json").read_text())
     assert set(submission["results"]) == {f"08_{i:06d}" for i in range(4)}
     png = tmp_path / "boxes.png"
