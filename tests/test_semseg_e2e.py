@@ -7,25 +7,13 @@ and labels misaligned with points (a wrong index in a transform) give chance-lev
 """
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
+from cli_runner import run
 
 from pointcept.datasets.label_maps import SEMANTIC_KITTI_LEARNING_MAP_INV
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 120
-
-
-def run(args):
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900
-    )
-    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout + proc.stderr
 
 
 def test_supervised_training_learns_and_test_writes_labels(tmp_path):

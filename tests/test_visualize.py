@@ -1,4 +1,6 @@
 import importlib.util
+import json
+import math
 import os
 
 import numpy as np
@@ -10,6 +12,7 @@ from pointcept.utils.visualization import (
     SEMANTIC_KITTI_PALETTE,
     WRONG_COLOR,
     distinct_palette,
+    draw_bev_boxes,
     error_colors,
     label_colors,
     rasterize_bev,
@@ -109,3 +112,48 @@ def test_visualize_cli_on_demo_scan(tmp_path):
     tool.main(["--scan", str(seq / "velodyne/000000.bin"), "--out", str(tmp_path / "plain.png")])
     with open(tmp_path / "plain.png", "rb") as f:
         assert f.read(8) == PNG_MAGIC
+
+
+def test_draw_bev_boxes_outline_and_heading():
+    image = np.zeros((100, 100, 3), dtype=np.uint8)
+    # 4 m x 2 m box at (2, 1) heading +y (yaw pi/2), 0.1 m pixels over [-5, 5]
+    draw_bev_boxes(
+        image, np.array([[2.0, 1.0, 0.0, 4.0, 2.0, 1.0, math.pi / 2, 0, 0]]), (9, 8, 7), extent=5.0
+    )
+    hit = np.argwhere((image == (9, 8, 7)).all(-1))
+    # rows: x from 1 to 3 -> rows 20..40; cols: y from -1 to 3 -> cols 20..60 (+x up, +y left)
+    assert hit[:, 0].min() == 20 and hit[:, 0].max() == 40 and hit[:, 1].min() == 20 and hit[:, 1].max() == 60
+    assert (image[30, 20:41] == (9, 8, 7)).all()  # heading tick from the centre to the front (+y, left)
+    assert not image[30, 41:60].any() and not image[25, 25].any()  # interior behind the centre stays empty
+    with pytest.raises(ValueError, match="boxes must be"):
+        draw_bev_boxes(image, np.zeros((2, 3)), (1, 1, 1))
+
+
+def test_visualize_cli_draws_boxes(tmp_path):
+    write_semantic_kitti(str(tmp_path / "demo"), {"00": 1}, SensorConfig(beams=16, azimuth_steps=256), seed=1)
+    seq = tmp_path / "demo/dataset/sequences/00"
+    gt_line = next(line for line in open(seq / "boxes/000000.txt") if line.startswith("car"))
+    x, y, z, length, width, height, yaw = (float(v) for v in gt_line.split()[1:8])
+    pred = dict(
+        sample_token="00_000000",
+        translation=[x, y, z],
+        size=[width, length, height],
+        rotation=[math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)],
+        velocity=[0.0, 0.0],
+        detection_name="car",
+        detection_score=0.9,
+        attribute_name="",
+    )
+    sub = tmp_path / "submission.json"
+    sub.write_text(json.dumps(dict(meta={}, results={"00_000000": [pred, dict(pred, detection_score=0.1)]})))
+    tool = _load_tool()
+    assert tool.read_pred_boxes(str(sub), "00_000000", 0.3) == pytest.approx(
+        np.array([[x, y, z, length, width, height, yaw, 0.0, 0.0]])
+    )
+    out = str(tmp_path / "boxes.png")
+    tool.main(["--scan", str(seq / "velodyne/000000.bin"), "--boxes", str(seq / "boxes/000000.txt"),
+               "--pred-boxes", str(sub), "--out", out])  # fmt: skip
+    with open(out, "rb") as f:
+        assert f.read(8) == PNG_MAGIC
+    with pytest.raises(ValueError, match="no sample '00_000001'"):
+        tool.read_pred_boxes(str(sub), "00_000001", 0.3)

@@ -19,6 +19,9 @@ fi
 echo "[setup] installing requirements"
 "$PY" -m pip install -q -r requirements.txt
 "$PY" -m pip install -q --no-build-isolation --no-deps -e .
+# Test-only reference for the detection-metric parity tests (see requirements.txt): --no-deps, as
+# its metadata pins numpy<2; its evaluation modules need only these two besides numpy/matplotlib.
+"$PY" -m pip install -q --no-deps nuscenes-devkit==1.2.0 pyquaternion opencv-python-headless
 echo "[setup] building libs/dos_ops"
 (cd libs/dos_ops && "$PY" setup.py develop >/tmp/dos_ops_build.log 2>&1) || {
     tail -n 40 /tmp/dos_ops_build.log

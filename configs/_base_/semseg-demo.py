@@ -1,7 +1,7 @@
 # The segmentation demo: the generated SemanticKITTI-format scans of tools/generate_demo_data.py at a
 # 0.1 m grid (smaller crops, no jitter) and a budget of minutes on 2 CPU cores. Merged over a
 # SemanticKITTI segmentation config (semseg-dos-lin.py, semseg-dos-ft.py) with models/ptv3-tiny.py.
-_base_ = ["./datasets/semantic_kitti.py"]
+_base_ = ["./datasets/semantic_kitti.py", "./demo-runtime.py"]
 
 _grid_size = 0.1
 _data_root = "data/semantic_kitti_demo"
@@ -21,12 +21,3 @@ data = dict(
     val=dict(data_root=_data_root, transform=dict(_by_type_=[_patch_grid])),
     test=dict(data_root=_data_root, test_cfg=dict(voxelize=_patch_grid)),
 )
-
-batch_size = 2
-batch_size_val = 2
-num_worker = 2
-max_steps = 100
-eval_interval = 100
-save_interval = 100
-log_interval = 10
-amp_dtype = None  # fp32 on CPU: bf16 autocast is slower than fp32 there

@@ -10,6 +10,13 @@ Raw semantic ids map to 19 train ids with the official learning map: moving clas
 merge into their static class, "outlier" (1), "other-structure" (52), "other-object" (99),
 "unlabeled" (0) and any id not in the map become ignore (-1). A scan without a label file is
 all ignore.
+
+Detection (the generated demo data, ``tools/demo_data``): with ``box_classes`` set, each scan also
+reads ``SS/boxes/NNNNNN.txt`` (UTF-8 text, ``#`` comment lines, then one object per line:
+``class x y z l w h yaw vx vy instance`` in the scan's sensor frame, box convention of
+``boxes.py``) into ``gt_boxes`` (M, 9) float32, ``gt_labels`` (M,) int64 (index in
+``box_classes``, -1 for other classes) and ``gt_num_points`` (M,) int64 (points of the scan in
+the box).
 """
 
 import os
@@ -18,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .base import DefaultDataset
+from .boxes import check_boxes, count_points_in_boxes
 from .builder import DATASETS
 from .label_maps import (
     SEMANTIC_KITTI_CLASS_NAMES,
@@ -92,6 +100,33 @@ def read_labels(path: str, num_points: int) -> np.ndarray:
     return np.fromfile(path, dtype=np.uint32)
 
 
+def read_box_file(path: str, box_classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Read a box file (module docstring) -> (boxes (M, 9) float32, labels (M,) int64, -1 = other class)."""
+    check_regular_file(path, "box file (.txt)")
+    index = {name: i for i, name in enumerate(box_classes)}
+    boxes, labels = [], []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            fields = line.split()
+            if not fields or fields[0].startswith("#"):
+                continue
+            if len(fields) != 11:
+                raise ValueError(
+                    f"{path}:{n}: expected 11 columns (class x y z l w h yaw vx vy instance), got {len(fields)}"
+                )
+            try:
+                boxes.append([float(v) for v in fields[1:10]])
+            except ValueError:
+                raise ValueError(f"{path}:{n}: box values must be numbers, got {fields[1:10]}") from None
+            labels.append(index.get(fields[0], -1))
+    boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 9)
+    try:
+        check_boxes(boxes, name=path)
+    except ValueError as e:
+        raise ValueError(str(e)) from None
+    return boxes, np.asarray(labels, dtype=np.int64)
+
+
 @DATASETS.register_module()
 class SemanticKITTIDataset(DefaultDataset):
     """SemanticKITTI semantic segmentation (19 classes) on the raw layout (see module docstring).
@@ -101,13 +136,25 @@ class SemanticKITTIDataset(DefaultDataset):
     are absent on disk are skipped; an error is raised if none has scans.
 
     Sample: ``coord`` (N,3) float32, ``strength`` (N,1) float32 (remission), ``segment`` (N,)
-    int64 (train ids, -1 ignore), ``instance`` (N,) int64 (-1 without labels), ``name`` "SS_NNNNNN".
+    int64 (train ids, -1 ignore), ``instance`` (N,) int64 (-1 without labels), ``name`` "SS_NNNNNN";
+    with ``box_classes`` (list of class names, e.g. ``["car", "truck", "pedestrian", "cyclist"]``)
+    also ``gt_boxes``, ``gt_labels``, ``gt_num_points`` from the scan's box file (module docstring;
+    a missing box file is an error).
     """
 
     class_names = list(SEMANTIC_KITTI_CLASS_NAMES)
     learning_map_inv = SEMANTIC_KITTI_LEARNING_MAP_INV
 
-    def __init__(self, data_root: str = "data/semantic_kitti", split="train", **kwargs):
+    def __init__(
+        self,
+        data_root: str = "data/semantic_kitti",
+        split="train",
+        box_classes: Sequence[str] | None = None,
+        **kwargs,
+    ):
+        if box_classes is not None and (isinstance(box_classes, str) or not len(box_classes)):
+            raise ValueError(f"box_classes must be a non-empty list of class names, got {box_classes!r}")
+        self.box_classes = None if box_classes is None else [str(c) for c in box_classes]
         self.sequences_dir = find_sequences_dir(str(data_root))
         self.sequences = _split_sequences(split)
         self._lut = semantic_kitti_lut(kwargs.get("ignore_index", -1))
@@ -139,6 +186,11 @@ class SemanticKITTIDataset(DefaultDataset):
         stem = os.path.splitext(os.path.basename(path))[0]
         return os.path.join(os.path.dirname(os.path.dirname(path)), "labels", stem + ".label")
 
+    def box_path(self, idx: int) -> str:
+        path = self.data_list[idx % len(self.data_list)]
+        stem = os.path.splitext(os.path.basename(path))[0]
+        return os.path.join(os.path.dirname(os.path.dirname(path)), "boxes", stem + ".txt")
+
     def get_data(self, idx: int) -> dict:
         path = self.data_list[idx % len(self.data_list)]
         scan = read_points(path)
@@ -151,13 +203,17 @@ class SemanticKITTIDataset(DefaultDataset):
         else:
             segment = np.full(n, self.ignore_index, dtype=np.int64)
             instance = np.full(n, -1, dtype=np.int64)
-        return dict(
+        data = dict(
             coord=np.ascontiguousarray(scan[:, :3]),
             strength=np.ascontiguousarray(scan[:, 3:4]),
             segment=segment,
             instance=instance,
             name=self.get_data_name(idx),
         )
+        if self.box_classes is not None:
+            data["gt_boxes"], data["gt_labels"] = read_box_file(self.box_path(idx), self.box_classes)
+            data["gt_num_points"] = count_points_in_boxes(data["coord"], data["gt_boxes"])
+        return data
 
     def get_column_source(self, idx: int, key: str) -> str:
         if key in ("segment", "instance"):

@@ -8,10 +8,12 @@ from .checkpoint import (
     load_weights,
     save_checkpoint,
 )
+from .det_tester import DetTester
 from .hooks import (
     HOOKS,
     CheckpointLoader,
     CheckpointSaver,
+    DetEvaluator,
     HookBase,
     InformationWriter,
     IterationTimer,
@@ -28,6 +30,8 @@ from .tester import TESTERS, SemSegTester
 from .trainer import Trainer
 
 __all__ = [
+    "DetEvaluator",
+    "DetTester",
     "CheckpointError",
     "apply_key_map",
     "extract_state_dict",

@@ -4,7 +4,8 @@
   the official ``semantic-kitti.yaml``, converted from BGR), ``distinct_palette(n)`` for any other
   label set (e.g. prototype ids), ``scalar_colors`` for continuous values (e.g. a softmap).
 * ``label_colors``, ``error_colors``: per-point RGB from labels / prediction vs target.
-* ``rasterize_bev``: numpy z-buffered top view, ``save_panels_png``: panels + legend via matplotlib.
+* ``rasterize_bev``: numpy z-buffered top view, ``draw_bev_boxes``: 3D box outlines (and headings)
+  onto such a view, ``save_panels_png``: panels + legend via matplotlib.
 * ``write_ply`` / ``read_ply_header``: PLY (ascii or binary little-endian) with colour and
   per-point scalar properties, readable by MeshLab, CloudCompare, Open3D.
 """
@@ -132,6 +133,46 @@ def rasterize_bev(
             r, c = row + dr - point_size // 2, col + dc - point_size // 2
             inside = (r >= 0) & (r < size) & (c >= 0) & (c < size)
             image[r[inside], c[inside]] = rgb[inside]
+    return image
+
+
+def draw_bev_boxes(
+    image: np.ndarray,
+    boxes: np.ndarray,
+    color,
+    extent: float = 40.0,
+    resolution: float = 0.1,
+    center=(0.0, 0.0),
+    thickness: int = 1,
+) -> np.ndarray:
+    """Draw the BEV outline of each box (M, 7+: x, y, z, l, w, h, yaw, ...; ``datasets.boxes``
+    convention) and a line from its centre to the middle of its front face, in place.
+
+    ``image`` must come from ``rasterize_bev`` with the same ``extent``, ``resolution`` and
+    ``center``; parts outside the view are clipped. Returns ``image``.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64)
+    if boxes.ndim != 2 or boxes.shape[1] < 7:
+        raise ValueError(f"boxes must be (M, 7+) = x, y, z, l, w, h, yaw, ...; got shape {boxes.shape}")
+    size = image.shape[0]
+    rgb = np.asarray(color, dtype=np.uint8)
+    for b in boxes:
+        c, s = np.cos(b[6]), np.sin(b[6])
+        local = np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]]) * (b[3:5] / 2)
+        corners = b[:2] + local @ np.array([[c, s], [-s, c]])
+        front = b[:2] + np.array([c, s]) * b[3] / 2
+        segments = [(corners[i], corners[(i + 1) % 4]) for i in range(4)] + [(b[:2], front)]
+        for p0, p1 in segments:
+            n = max(2, int(np.ceil(np.linalg.norm(p1 - p0) / resolution * 2)) + 1)
+            t = np.linspace(0.0, 1.0, n)[:, None]
+            xy = p0 + t * (p1 - p0)
+            row = np.floor((center[0] + extent - xy[:, 0]) / resolution).astype(np.int64)
+            col = np.floor((center[1] + extent - xy[:, 1]) / resolution).astype(np.int64)
+            for dr in range(thickness):
+                for dc in range(thickness):
+                    r, q = row + dr - thickness // 2, col + dc - thickness // 2
+                    inside = (r >= 0) & (r < size) & (q >= 0) & (q < size)
+                    image[r[inside], q[inside]] = rgb
     return image
 
 

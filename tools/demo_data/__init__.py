@@ -11,19 +11,20 @@ Gaussian noise, some returns drop out and a few spurious "outlier" returns appea
 
 Modules, bottom up: ``materials`` (raw ids and remission per class), ``scene`` (primitives and
 exact ray intersection), ``sensor`` (sensor model and ray casting), ``objects`` (trees, people,
-bicycles, vehicles from primitives), ``street`` (procedural street layout), ``writer`` (drives
+bicycles, vehicles from primitives), ``street`` (procedural street layout), ``boxes`` (object boxes, box files), ``writer`` (drives
 along a street, SemanticKITTI files). ``tools/generate_demo_data.py`` is the command line.
 """
 
 from .scene import Scene
 from .sensor import SensorConfig, raycast
 from .street import StreetLayout, make_street
-from .writer import generate_sequence, write_semantic_kitti
+from .writer import drive_sequence, generate_sequence, write_semantic_kitti
 
 __all__ = [
     "Scene",
     "SensorConfig",
     "StreetLayout",
+    "drive_sequence",
     "generate_sequence",
     "make_street",
     "raycast",

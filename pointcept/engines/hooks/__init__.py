@@ -2,6 +2,7 @@
 
 from .base import HOOKS, HookBase, build_hooks
 from .checkpoint import CheckpointLoader, CheckpointSaver
+from .det_evaluator import DetEvaluator
 from .dos import DOSScheduleHook
 from .evaluator import SemSegEvaluator
 from .timer import IterationTimer
@@ -13,6 +14,7 @@ __all__ = [
     "build_hooks",
     "CheckpointLoader",
     "CheckpointSaver",
+    "DetEvaluator",
     "DOSScheduleHook",
     "SemSegEvaluator",
     "IterationTimer",

@@ -1,4 +1,4 @@
-"""Validation during training: semantic segmentation metrics over the whole val set."""
+"""Validation during training: the evaluator schedule and best-step rule, and semantic segmentation metrics."""
 
 import torch
 
@@ -10,16 +10,15 @@ from ..metrics import format_metrics_table, intersection_and_union, summarize
 from .base import HOOKS, HookBase
 
 
-@HOOKS.register_module()
-class SemSegEvaluator(HookBase):
-    """Every ``eval_interval`` steps (and at the last step) evaluates on ``trainer.val_loader``.
+class ValEvaluator(HookBase):
+    """Every ``interval`` steps (default: the config's ``eval_interval``) and at the last step, runs
+    ``evaluate()`` on ``trainer.val_loader`` (a dict of metrics), logs ``format(metrics)``, writes
+    ``scalars(metrics)`` to tensorboard as ``val/<key>``, and when ``metrics[metric]`` beats
+    ``trainer.best_metric_value`` sets the trainer's ``is_best`` flag for the checkpoint saver
+    that runs after this hook. Subclasses set ``metric`` and implement ``evaluate``/``format``."""
 
-    The model in eval mode must return ``seg_logits`` (Tensor[N, num_classes]) for the batch; the
-    prediction is compared with the batch's ``segment``. Counts are summed over batches and ranks,
-    then per-class IoU, mIoU, mAcc and allAcc are logged (and ``val/*`` written to tensorboard). When
-    mIoU beats ``trainer.best_metric_value`` the trainer's ``is_best`` flag is set for the checkpoint
-    saver that runs after this hook.
-    """
+    metric = ""
+    scalar_keys: tuple = ()
 
     def __init__(self, interval: int | None = None):
         self.interval = interval
@@ -30,17 +29,41 @@ class SemSegEvaluator(HookBase):
         if t.val_loader is None or (t.step % interval and t.step != t.max_steps):
             return
         metrics = self.evaluate()
-        t.logger.info(
-            "Val at step {}:\n{}".format(t.step, format_metrics_table(metrics, t.cfg.data.get("names")))
-        )
+        t.logger.info(f"Val at step {t.step}:\n{self.format(metrics)}")
         if t.writer is not None:
-            for key in ("mIoU", "mAcc", "allAcc", "loss"):
-                if key in metrics:
-                    t.writer.add_scalar(f"val/{key}", metrics[key], t.step)
-        if metrics["mIoU"] > t.best_metric_value:
-            t.best_metric_value, t.best_metric_name = metrics["mIoU"], "mIoU"
+            for key, value in self.scalars(metrics).items():
+                t.writer.add_scalar(f"val/{key}", value, t.step)
+        if metrics[self.metric] > t.best_metric_value:
+            t.best_metric_value, t.best_metric_name = metrics[self.metric], self.metric
             t.is_best = True
-            t.logger.info(f"new best mIoU {metrics['mIoU']:.4f} at step {t.step}")
+            t.logger.info(f"new best {self.metric} {metrics[self.metric]:.4f} at step {t.step}")
+
+    def scalars(self, metrics: dict) -> dict:
+        """What goes to tensorboard as ``val/<key>``: the ``scalar_keys`` present in ``metrics``."""
+        return {key: metrics[key] for key in self.scalar_keys if key in metrics}
+
+    def evaluate(self) -> dict:
+        raise NotImplementedError
+
+    def format(self, metrics: dict) -> str:
+        raise NotImplementedError
+
+
+@HOOKS.register_module()
+class SemSegEvaluator(ValEvaluator):
+    """Semantic segmentation validation (schedule and best-step rule of ``ValEvaluator``).
+
+    The model in eval mode must return ``seg_logits`` (Tensor[N, num_classes]) for the batch; the
+    prediction is compared with the batch's ``segment``. Counts are summed over batches and ranks,
+    then per-class IoU, mIoU, mAcc and allAcc are logged (and ``val/*`` written to tensorboard);
+    the best step is the one with the highest mIoU.
+    """
+
+    metric = "mIoU"
+    scalar_keys = ("mIoU", "mAcc", "allAcc", "loss")
+
+    def format(self, metrics: dict) -> str:
+        return format_metrics_table(metrics, self.trainer.cfg.data.get("names"))
 
     @torch.no_grad()
     def evaluate(self) -> dict:

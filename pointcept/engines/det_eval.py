@@ -1,0 +1,85 @@
+"""Running a detector over a loader and scoring it: what ``DetEvaluator`` (training) and ``DetTester``
+(``tools/test.py``) share.
+
+Batches are collated detection samples (``gt_boxes``/``gt_labels``/``gt_num_points``/``gt_offset``,
+optional ``gt_attrs`` (M,) attribute ids into ``det_metrics.ATTRIBUTE_NAMES``); the model in eval
+mode returns ``pred_boxes``/``pred_scores``/``pred_labels``/``pred_offset`` (``CenterPoint``).
+Predictions and GT are in the frame of the batch's ``coord``. Samples gathered from every rank are
+ordered by ``(rank, position)``, which the metrics do not depend on except through score ties.
+"""
+
+import numpy as np
+import torch
+
+from pointcept.utils import comm
+
+from .amp import autocast
+from .det_metrics import DetectionEvalConfig, attribute_ids
+from .launch import to_device
+
+
+def eval_config(class_names, class_range=None, use_attributes=None, has_attrs=False, **kwargs):
+    """``DetectionEvalConfig``; ``use_attributes=None`` uses the attribute error iff the GT has attributes."""
+    use = bool(has_attrs) if use_attributes is None else bool(use_attributes)
+    return DetectionEvalConfig(class_names, class_range=class_range, use_attributes=use, **kwargs)
+
+
+def _split(batch: dict, out: dict, class_names) -> list[tuple[dict, dict, str]]:
+    gt_off = [0, *batch["gt_offset"].tolist()]
+    pr_off = [0, *out["pred_offset"].tolist()]
+    names = batch.get("name")
+    samples = []
+    for b in range(len(gt_off) - 1):
+        g0, g1, p0, p1 = gt_off[b], gt_off[b + 1], pr_off[b], pr_off[b + 1]
+        gt = dict(
+            boxes=batch["gt_boxes"][g0:g1].double().cpu().numpy(),
+            labels=batch["gt_labels"][g0:g1].cpu().numpy(),
+            num_points=batch["gt_num_points"][g0:g1].cpu().numpy() if "gt_num_points" in batch else None,
+            attrs=batch["gt_attrs"][g0:g1].cpu().numpy() if "gt_attrs" in batch else None,
+        )
+        pred = dict(
+            boxes=out["pred_boxes"][p0:p1].double().cpu().numpy(),
+            scores=out["pred_scores"][p0:p1].double().cpu().numpy(),
+            labels=out["pred_labels"][p0:p1].cpu().numpy(),
+        )
+        if gt["attrs"] is not None:
+            pred["attrs"] = attribute_ids(class_names, pred["boxes"], pred["labels"])
+        name = names[b] if isinstance(names, (list, tuple)) else f"sample_{len(samples)}"
+        samples.append((gt, pred, str(name)))
+    return samples
+
+
+@torch.no_grad()
+def collect_detections(
+    model, loader, device, amp_dtype, class_names
+) -> tuple[list, list, list, float | None]:
+    """Run ``model`` (eval mode, restored afterwards) over ``loader`` on every rank.
+
+    Returns (gts, preds, names, mean loss or None), gathered over ranks (module docstring).
+    """
+    was_training = model.training
+    model.eval()
+    local, loss = [], torch.zeros(2, dtype=torch.float64, device=device)
+    for batch in loader:
+        if "gt_offset" not in batch:
+            raise ValueError(
+                "detection evaluation needs gt_boxes/gt_labels in the batch (a reader with boxes, "
+                "and Collect keys including 'gt_boxes', 'gt_labels', 'gt_num_points')"
+            )
+        batch = to_device(batch, device)
+        with autocast(device, amp_dtype):
+            out = model(batch)
+        local.extend(_split(batch, out, class_names))
+        if "loss" in out:
+            loss += torch.stack([out["loss"].detach().double(), loss.new_ones(())])
+    model.train(was_training)
+    comm.all_reduce(loss)
+    samples = [s for part in comm.all_gather(local) for s in part]
+    gts = [s[0] for s in samples]
+    preds = [s[1] for s in samples]
+    names = [s[2] for s in samples]
+    return gts, preds, names, (float(loss[0] / loss[1]) if loss[1] > 0 else None)
+
+
+def has_attributes(gts: list[dict]) -> bool:
+    return any(g.get("attrs") is not None and np.any(np.asarray(g["attrs"]) >= 0) for g in gts)

@@ -1,0 +1,125 @@
+"""Evaluation of a detection checkpoint on ``data.test`` (``tools/test.py`` with ``test.type="DetTester"``).
+
+The test dataset is a plain (non-test-mode) pipeline that yields whole scans with their boxes, as
+the val set does. Outputs, in ``save_path``: the per-class table in ``test.log``,
+``metrics.json`` (AP per class and threshold, TP errors, mAP, NDS, counts) and
+``result/submission.json`` in the nuScenes submission format, keyed by sample name (boxes in the
+frame of the sample's points; the dataset's ``lidar_to_global(i)`` is applied where it has one).
+"""
+
+import copy
+import json
+import math
+import os
+
+import torch
+
+from pointcept.utils import comm
+from pointcept.utils.registry import ConfigError
+
+from .det_eval import collect_detections, eval_config, has_attributes
+from .det_metrics import evaluate_detections, format_detection_table, sample_results, write_submission
+from .sampler import EvalBatchSampler, SeededCollate, SeededDataset
+from .tester import TESTERS, SemSegTester
+
+
+@TESTERS.register_module()
+class DetTester(SemSegTester):
+    """Detection tester (module docstring).
+
+    Args:
+        cfg: the full config (``model``, ``data.test``, ``data.names``, ``weight``, ``save_path``).
+        batch_size: scans per forward pass.
+        class_range: per-class evaluation range in metres, None = all.
+        use_attributes: count the attribute error in NDS; None = iff the GT carries ``gt_attrs``.
+        submission: write ``result/submission.json``.
+        model, key_map: as for ``SemSegTester``.
+    """
+
+    def __init__(
+        self,
+        cfg,
+        batch_size: int = 1,
+        class_range: dict | None = None,
+        use_attributes: bool | None = None,
+        submission: bool = True,
+        model=None,
+        key_map: dict | None = None,
+    ):
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        self.batch_size = int(batch_size)
+        self.class_range = class_range
+        self.use_attributes = use_attributes
+        self.submission = bool(submission)
+        super().__init__(cfg, save_predictions=False, model=model, key_map=key_map)
+
+    def build_dataset(self):
+        from pointcept.datasets import build_dataset
+
+        test_cfg = copy.deepcopy(self.cfg.data.get("test"))
+        if test_cfg is None:
+            raise ConfigError("config has no data.test")
+        if test_cfg.get("test_mode"):
+            raise ConfigError("DetTester evaluates whole scans: data.test must not set test_mode=True")
+        self.skip_errors = False
+        return build_dataset(test_cfg, where="data.test")
+
+    def test(self) -> dict:
+        from pointcept.datasets import collate_fn
+
+        cfg = self.cfg
+        names = cfg.data.get("names")
+        if not names:
+            raise ConfigError("DetTester needs the detection class names in data.names")
+        sampler = EvalBatchSampler(
+            len(self.dataset),
+            self.batch_size,
+            int(cfg.get("seed") or 0),
+            comm.get_rank(),
+            comm.get_world_size(),
+        )
+        loader = torch.utils.data.DataLoader(
+            SeededDataset(self.dataset), batch_sampler=sampler, collate_fn=SeededCollate(collate_fn)
+        )
+        gts, preds, sample_names, _ = collect_detections(
+            self.model, loader, self.device, self.amp_dtype, names
+        )
+        metrics = evaluate_detections(
+            gts, preds, eval_config(names, self.class_range, self.use_attributes, has_attributes(gts))
+        )
+        self.logger.info(f"Test result ({len(gts)} scans):\n" + format_detection_table(metrics))
+        if comm.is_main_process():
+            self.write_outputs(metrics, gts, preds, sample_names, names)
+        comm.barrier()
+        return metrics
+
+    def write_outputs(self, metrics, gts, preds, sample_names, names) -> None:
+        def clean(x):
+            if isinstance(x, dict):
+                return {str(k): clean(v) for k, v in x.items()}
+            return None if isinstance(x, float) and math.isnan(x) else x
+
+        out = dict(weight=self.cfg.get("weight"), num_scans=len(gts), **clean(metrics))
+        path = os.path.join(self.cfg.save_path, "metrics.json")
+        with open(path, "w") as f:
+            json.dump(out, f, indent=2)
+        self.logger.info(f"wrote {path}")
+        if self.submission:
+            to_global = getattr(self.dataset, "lidar_to_global", None)
+            index = {
+                n: i for i, n in enumerate(self.dataset.get_data_name(i) for i in range(len(self.dataset)))
+            }
+            results = {
+                name: sample_results(
+                    name,
+                    p["boxes"],
+                    p["scores"],
+                    p["labels"],
+                    names,
+                    to_global(index[name]) if to_global is not None and name in index else None,
+                )
+                for name, p in zip(sample_names, preds)
+            }
+            path = write_submission(os.path.join(self.cfg.save_path, "result", "submission.json"), results)
+            self.logger.info(f"wrote {path}")
