@@ -2,24 +2,20 @@
 # their boxes (SS/boxes/NNNNNN.txt; cars, trucks, pedestrians, cyclists; buses and parked bicycles
 # are ignore), the nuScenes detection pipeline at a 0.1 m grid inside a 40 m BEV range, and a budget
 # of minutes on 2 CPU cores. Merged over a detection config with models/ptv3-tiny.py.
-import os
-import runpy
+_base_ = ["./datasets/det-pipeline.py", "./demo-runtime.py"]
 
-_base_ = ["./datasets/nuscenes-det.py", "./demo-runtime.py"]
-
-_nus = runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), "datasets", "nuscenes-det.py"))
 _names = ["car", "truck", "pedestrian", "cyclist"]
 _range = (-40.0, -40.0, -3.0, 40.0, 40.0, 3.0)
-_args = dict(PointClip=dict(point_cloud_range=_range), GridSample=dict(grid_size=0.1))
-_dataset = dict(
-    _delete_=True, type="SemanticKITTIDataset", data_root="data/semantic_kitti_demo", box_classes=_names
+_patch = dict(
+    _by_type_=[dict(type="PointClip", point_cloud_range=_range), dict(type="GridSample", grid_size=0.1)]
 )
+_dataset = dict(type="SemanticKITTIDataset", data_root="data/semantic_kitti_demo", box_classes=_names)
 data = dict(
     num_classes=4,
     names=_names,
-    train=dict(_dataset, split="train", transform=_nus["_with_args"](_nus["_train_transform"], **_args)),
-    val=dict(_dataset, split="val", transform=_nus["_with_args"](_nus["_eval_transform"], **_args)),
-    test=dict(_dataset, split="val", transform=_nus["_with_args"](_nus["_eval_transform"], **_args)),
+    train=dict(_dataset, split="train", transform=_patch),
+    val=dict(_dataset, split="val", transform=_patch),
+    test=dict(_dataset, split="val", transform=_patch),
 )
 model = dict(
     backbone=dict(enc_mode=True),  # again: models/ptv3-tiny.py, merged after det-centerpoint.py, resets it
