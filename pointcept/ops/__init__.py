@@ -9,6 +9,7 @@ from pointcept.ops._backend import fused_available, get_backend, set_backend, us
 from pointcept.ops.grid_pool import grid_pool
 from pointcept.ops.masked_gather import masked_gather
 from pointcept.ops.reference import GridPoolResult, zipf_prior
+from pointcept.ops.submconv import submconv, submconv_neighbours
 from pointcept.ops.zipf_sinkhorn import zipf_sinkhorn
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "grid_pool",
     "masked_gather",
     "set_backend",
+    "submconv",
+    "submconv_neighbours",
     "use_backend",
     "zipf_prior",
     "zipf_sinkhorn",

@@ -189,7 +189,9 @@ def submconv_neighbours(grid_coord: torch.Tensor, offset: torch.Tensor) -> torch
     shifted = shifted.clamp(0, MAX_GRID_COORD)
     target = (batch[:, None] << (3 * GRID_BITS)) | (shifted[..., 0] << (2 * GRID_BITS))
     target = target | (shifted[..., 1] << GRID_BITS) | shifted[..., 2]
-    position = torch.searchsorted(sorted_key, target.flatten()).view_as(target).clamp(max=max(len(key) - 1, 0))
+    position = (
+        torch.searchsorted(sorted_key, target.flatten()).view_as(target).clamp(max=max(len(key) - 1, 0))
+    )
     if len(key) == 0:
         return target
     found = inside & (sorted_key[position] == target)
