@@ -5,12 +5,14 @@
 // in the sorted order (adding a constant to fields that stay inside 16 bits never carries), so each
 // chunk of sorted rows finds its first match per tap by binary search and then only walks forward.
 //
-// Convolution: rows are cut into blocks; a thread gathers the 27 neighbour rows of each of its
-// block's rows into one [rows, 27 C_in] matrix (zeros for missing neighbours) that stays in its L2
-// cache, and multiplies it with the weight viewed as [C_out, 27 C_in] in a single GEMM. The backward
-// pass is scatter-free: grad_feat gathers grad rows through the same table and multiplies by the
-// weight with mirrored taps (see common/submconv.h); grad_weight is the sum over blocks of
-// grad_block^T @ gathered_block, accumulated per thread in float (double for double).
+// Convolution: output rows are cut into blocks (one thread each) whose accumulators stay in L2. For
+// every tap, the block's rows that have a neighbour there gather those neighbours' rows into one
+// compact matrix, one GEMM with that tap's [C_in, C_out] weight, and the products are added to the
+// rows' accumulators. Only existing pairs are multiplied (a scan's voxels have about 5 of 27), and
+// the adds never collide: within a block every row appears at most once per tap. The backward pass
+// is scatter-free too: grad_feat runs the same loop over the mirrored taps (the transposed table,
+// see common/submconv.h) with the untransposed weights, and grad_weight[k] sums grad rows^T @
+// gathered neighbour rows per tap, in per-thread float (double for double) accumulators.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -19,6 +21,8 @@
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <type_traits>
+#include <vector>
 
 #include "../checks.h"
 #include "../common/grid_key.h"
@@ -34,11 +38,11 @@ namespace {
 
 // Sorted rows per lookup chunk (each chunk pays 27 binary searches).
 constexpr int64_t kLookupChunk = 4096;
-// Target size of one thread's gathered block: half of this machine class's 1-2 MB L2, leaving room
-// for the weight panel the GEMM streams.
-constexpr int64_t kGatherBytes = int64_t{1} << 19;
-constexpr int64_t kMinBlockRows = 64;
-constexpr int64_t kMaxBlockRows = 2048;
+// Bytes of one block's output rows (accumulated in place) and of one tap's gathered rows: a
+// quarter of a 1-2 MB L2 each. Blocks are big enough that each tap's GEMM has a few hundred rows.
+constexpr int64_t kBlockBytes = int64_t{1} << 18;
+constexpr int64_t kMinBlockRows = 256;
+constexpr int64_t kMaxBlockRows = 4096;
 
 int bit_width(int64_t x) {
   int bits = 0;
@@ -100,33 +104,48 @@ at::Tensor submconv_neighbours(const at::Tensor& grid_in, const at::Tensor& offs
   return out;
 }
 
-int64_t block_rows(int64_t row_bytes) {
-  return std::clamp(kGatherBytes / std::max<int64_t>(row_bytes, 1), kMinBlockRows, kMaxBlockRows);
+// Rows of one block: r0 + rows[m] for m < count has a neighbour src[m] at `tap`.
+struct TapRows {
+  int64_t count = 0;
+  int64_t* rows = nullptr;
+  int64_t* src = nullptr;
+};
+
+TapRows tap_rows(const int64_t* nbr, int64_t r0, int64_t rows, int tap, int64_t* rows_buf, int64_t* src_buf) {
+  TapRows t{0, rows_buf, src_buf};
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t j = nbr[(r0 + r) * kTaps + tap];
+    if (j >= 0) {
+      rows_buf[t.count] = r;
+      src_buf[t.count++] = j;
+    }
+  }
+  return t;
 }
 
-// dst [rows, 27 * channels] = x[nbr[r0 + r, k]] per tap k, zero where the neighbour is missing.
+// dst[m] = x[index[m]] for m < count (rows of `channels`).
 template <typename scalar_t>
-void gather_block(const scalar_t* x, int64_t channels, const int64_t* nbr, int64_t r0, int64_t rows,
-                  scalar_t* dst) {
+void gather_rows(const scalar_t* x, int64_t channels, const int64_t* index, int64_t count, scalar_t* dst) {
   const size_t bytes = sizeof(scalar_t) * static_cast<size_t>(channels);
-  for (int64_t r = 0; r < rows; ++r) {
-    const int64_t* taps = nbr + (r0 + r) * kTaps;
-    scalar_t* d = dst + r * kTaps * channels;
-    for (int tap = 0; tap < kTaps; ++tap, d += channels) {
-      const int64_t j = taps[tap];
-      if (j >= 0) {
-        std::memcpy(d, x + j * channels, bytes);
-      } else {
-        std::memset(d, 0, bytes);
-      }
-    }
+  for (int64_t m = 0; m < count; ++m) std::memcpy(dst + m * channels, x + index[m] * channels, bytes);
+}
+
+// out[index[m]] += y[m] for m < count; out holds float (double for double) accumulators.
+template <typename scalar_t, typename acc_t>
+void add_rows(const scalar_t* y, int64_t channels, const int64_t* index, int64_t count, acc_t* out) {
+  for (int64_t m = 0; m < count; ++m) {
+    const scalar_t* __restrict src = y + m * channels;
+    acc_t* __restrict dst = out + index[m] * channels;
+    for (int64_t c = 0; c < channels; ++c) dst[c] += static_cast<acc_t>(src[c]);
   }
 }
 
-void gather(const at::Tensor& x, const int64_t* nbr, int64_t r0, int64_t rows, const at::Tensor& dst) {
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "submconv_gather", [&] {
-    gather_block(x.data_ptr<scalar_t>(), x.size(1), nbr, r0, rows, dst.data_ptr<scalar_t>());
-  });
+template <typename scalar_t>
+using acc_type_t = std::conditional_t<std::is_same<scalar_t, double>::value, double, float>;
+
+// Output rows per block: the block's accumulators and one tap's gathered rows stay in L2.
+int64_t block_rows(int64_t channels, int64_t element_size) {
+  return std::clamp(kBlockBytes / std::max<int64_t>(channels * element_size, 1), kMinBlockRows, kMaxBlockRows);
 }
 
 at::Tensor submconv(const at::Tensor& feat_in, const at::Tensor& weight_in, const std::optional<at::Tensor>& bias,
@@ -136,23 +155,36 @@ at::Tensor submconv(const at::Tensor& feat_in, const at::Tensor& weight_in, cons
   const int64_t n = feat.size(0), c_in = feat.size(1), c_out = weight_in.size(0);
   at::Tensor out = cpu::empty({n, c_out}, feat.options());
   if (n == 0) return out;
-  const at::Tensor weight_t = weight_in.reshape({c_out, kTaps * c_in}).t();  // [27 C_in, C_out]
+  const at::Tensor weight = weight_in.reshape({c_out, kTaps, c_in});
   const int64_t* nbr = nbr_t.data_ptr<int64_t>();
-  const int64_t rows_per_block = block_rows(kTaps * c_in * feat.element_size());
-  const int64_t blocks = (n + rows_per_block - 1) / rows_per_block;
-  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
-    at::Tensor buffer = at::empty({rows_per_block, kTaps * c_in}, feat.options());
-    for (int64_t b = begin; b < end; ++b) {
-      const int64_t r0 = b * rows_per_block, rows = std::min(rows_per_block, n - r0);
-      gather(feat, nbr, r0, rows, buffer);
-      at::Tensor block_out = out.narrow(0, r0, rows);
-      const at::Tensor gathered = buffer.narrow(0, 0, rows);
-      if (bias.has_value()) {
-        at::addmm_out(block_out, bias->expand({rows, c_out}), gathered, weight_t);
-      } else {
-        at::mm_out(block_out, gathered, weight_t);
+  const int64_t rows_per_block = block_rows(std::max(c_in, c_out), feat.element_size());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feat.scalar_type(), "submconv_cpu", [&] {
+    using acc_t = acc_type_t<scalar_t>;
+    const scalar_t* x = feat.data_ptr<scalar_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    at::Tensor bias_acc = bias.has_value() ? bias->to(c10::CppTypeToScalarType<acc_t>::value).contiguous()
+                                           : at::Tensor();
+    at::parallel_for(0, (n + rows_per_block - 1) / rows_per_block, 1, [&](int64_t begin, int64_t end) {
+      std::vector<int64_t> rows_buf(rows_per_block), src_buf(rows_per_block);
+      std::vector<acc_t> acc(rows_per_block * c_out);
+      at::Tensor gathered = at::empty({rows_per_block, c_in}, feat.options());
+      at::Tensor product = at::empty({rows_per_block, c_out}, feat.options());
+      for (int64_t b = begin; b < end; ++b) {
+        const int64_t r0 = b * rows_per_block, rows = std::min(rows_per_block, n - r0);
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t c = 0; c < c_out; ++c) acc[r * c_out + c] = bias.has_value() ? bias_acc.data_ptr<acc_t>()[c] : 0;
+        }
+        for (int tap = 0; tap < kTaps; ++tap) {
+          const TapRows t = tap_rows(nbr, r0, rows, tap, rows_buf.data(), src_buf.data());
+          if (t.count == 0) continue;
+          gather_rows(x, c_in, t.src, t.count, gathered.data_ptr<scalar_t>());
+          at::Tensor y = product.narrow(0, 0, t.count);
+          at::mm_out(y, gathered.narrow(0, 0, t.count), weight.select(1, tap).t());
+          add_rows(y.data_ptr<scalar_t>(), c_out, t.rows, t.count, acc.data());
+        }
+        for (int64_t i = 0; i < rows * c_out; ++i) o[r0 * c_out + i] = static_cast<scalar_t>(acc[i]);
       }
-    }
+    });
   });
   return out;
 }
@@ -165,48 +197,69 @@ std::tuple<at::Tensor, at::Tensor> submconv_backward(const at::Tensor& grad_in, 
   const int64_t n = feat.size(0), c_in = feat.size(1), c_out = weight_in.size(0);
   const auto acc_type = feat.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
   at::Tensor grad_feat = feat_grad ? cpu::empty({n, c_in}, feat.options()) : at::empty({0, c_in}, feat.options());
+  // [27, C_out, C_in] accumulators of grad_weight, tap-major so each tap's slice is contiguous.
   at::Tensor grad_weight_acc =
-      weight_grad ? at::zeros({c_out, kTaps * c_in}, feat.options().dtype(acc_type)) : at::Tensor();
+      weight_grad ? at::zeros({kTaps, c_out, c_in}, feat.options().dtype(acc_type)) : at::Tensor();
+  const at::Tensor weight = weight_in.reshape({c_out, kTaps, c_in});
+  const int64_t* nbr = nbr_t.data_ptr<int64_t>();
+  const int64_t rows_per_block = block_rows(std::max(c_in, c_out), feat.element_size());
+  std::mutex merge;
   if (n > 0 && (feat_grad || weight_grad)) {
-    // [27 C_out, C_in]: row (k, co) holds W[co, 26 - k, :], the weight of the mirrored tap.
-    const at::Tensor weight_mirrored =
-        weight_in.reshape({c_out, kTaps, c_in}).flip({1}).permute({1, 0, 2}).reshape({kTaps * c_out, c_in});
-    const int64_t* nbr = nbr_t.data_ptr<int64_t>();
-    const int64_t rows_per_block = block_rows(kTaps * std::max(c_in, c_out) * feat.element_size());
-    const int64_t blocks = (n + rows_per_block - 1) / rows_per_block;
-    std::mutex merge;
-    at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
-      at::Tensor gathered_grad, gathered_feat, local;
-      if (feat_grad) gathered_grad = at::empty({rows_per_block, kTaps * c_out}, grad.options());
-      if (weight_grad) {
-        gathered_feat = at::empty({rows_per_block, kTaps * c_in}, feat.options());
-        local = at::zeros_like(grad_weight_acc);
-      }
-      for (int64_t b = begin; b < end; ++b) {
-        const int64_t r0 = b * rows_per_block, rows = std::min(rows_per_block, n - r0);
-        if (feat_grad) {
-          gather(grad, nbr, r0, rows, gathered_grad);
-          at::Tensor block_out = grad_feat.narrow(0, r0, rows);
-          at::mm_out(block_out, gathered_grad.narrow(0, 0, rows), weight_mirrored);
-        }
-        if (weight_grad) {
-          gather(feat, nbr, r0, rows, gathered_feat);
-          const at::Tensor grad_t = grad.narrow(0, r0, rows).t();
-          const at::Tensor block_feat = gathered_feat.narrow(0, 0, rows);
-          if (feat.scalar_type() == acc_type) {
-            local.addmm_(grad_t, block_feat);
-          } else {
-            local.add_(at::mm(grad_t, block_feat));
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, feat.scalar_type(), "submconv_backward_cpu", [&] {
+      using acc_t = acc_type_t<scalar_t>;
+      const scalar_t* x = feat.data_ptr<scalar_t>();
+      const scalar_t* g = grad.data_ptr<scalar_t>();
+      at::parallel_for(0, (n + rows_per_block - 1) / rows_per_block, 1, [&](int64_t begin, int64_t end) {
+        std::vector<int64_t> rows_buf(rows_per_block), src_buf(rows_per_block), at_rows(rows_per_block);
+        std::vector<acc_t> acc(feat_grad ? rows_per_block * c_in : 0);
+        at::Tensor gathered_grad = at::empty({rows_per_block, c_out}, feat.options());
+        at::Tensor gathered_feat = at::empty({rows_per_block, c_in}, feat.options());
+        at::Tensor product = at::empty({rows_per_block, c_in}, feat.options());
+        at::Tensor local = weight_grad ? at::zeros_like(grad_weight_acc) : at::Tensor();
+        for (int64_t b = begin; b < end; ++b) {
+          const int64_t r0 = b * rows_per_block, rows = std::min(rows_per_block, n - r0);
+          if (feat_grad) {
+            // grad_feat[q] = sum_k W_k^T grad[nbr[q, 26 - k]]: the transposed table is the mirrored one.
+            std::fill(acc.begin(), acc.begin() + rows * c_in, acc_t(0));
+            for (int tap = 0; tap < kTaps; ++tap) {
+              const TapRows t = tap_rows(nbr, r0, rows, mirror_tap(tap), rows_buf.data(), src_buf.data());
+              if (t.count == 0) continue;
+              gather_rows(g, c_out, t.src, t.count, gathered_grad.data_ptr<scalar_t>());
+              at::Tensor y = product.narrow(0, 0, t.count);
+              at::mm_out(y, gathered_grad.narrow(0, 0, t.count), weight.select(1, tap));
+              add_rows(y.data_ptr<scalar_t>(), c_in, t.rows, t.count, acc.data());
+            }
+            scalar_t* o = grad_feat.data_ptr<scalar_t>() + r0 * c_in;
+            for (int64_t i = 0; i < rows * c_in; ++i) o[i] = static_cast<scalar_t>(acc[i]);
+          }
+          if (weight_grad) {
+            // grad_W_k += grad[rows with a neighbour at k]^T @ feat[their neighbours].
+            for (int tap = 0; tap < kTaps; ++tap) {
+              const TapRows t = tap_rows(nbr, r0, rows, tap, rows_buf.data(), src_buf.data());
+              if (t.count == 0) continue;
+              for (int64_t m = 0; m < t.count; ++m) at_rows[m] = r0 + t.rows[m];
+              gather_rows(g, c_out, at_rows.data(), t.count, gathered_grad.data_ptr<scalar_t>());
+              gather_rows(x, c_in, t.src, t.count, gathered_feat.data_ptr<scalar_t>());
+              const at::Tensor grad_t = gathered_grad.narrow(0, 0, t.count).t();
+              const at::Tensor feat_rows = gathered_feat.narrow(0, 0, t.count);
+              at::Tensor slot = local.select(0, tap);
+              if (feat.scalar_type() == acc_type) {
+                slot.addmm_(grad_t, feat_rows);
+              } else {
+                slot.add_(at::mm(grad_t, feat_rows));
+              }
+            }
           }
         }
-      }
-      if (weight_grad) {
-        const std::lock_guard<std::mutex> lock(merge);
-        grad_weight_acc.add_(local);
-      }
+        if (weight_grad) {
+          const std::lock_guard<std::mutex> lock(merge);
+          grad_weight_acc.add_(local);
+        }
+      });
     });
   }
-  at::Tensor grad_weight = weight_grad ? grad_weight_acc.to(feat.scalar_type()).view(weight_in.sizes())
+  at::Tensor grad_weight = weight_grad ? grad_weight_acc.permute({1, 0, 2}).to(feat.scalar_type()).contiguous()
+                                             .view(weight_in.sizes())
                                        : at::empty({0}, feat.options());
   return {grad_feat, grad_weight};
 }
