@@ -31,6 +31,7 @@
 #include "memory.h"
 #include "parallel.h"
 #include "radix_sort.h"
+#include "vector_math.h"  // DOS_ALWAYS_INLINE
 
 namespace dos_ops {
 namespace cpu {
@@ -152,34 +153,58 @@ void add_rows(const scalar_t* y, int64_t channels, const int64_t* index, int64_t
 constexpr int64_t kTile = 32;
 constexpr int64_t kPrefetchRows = 8;
 
+// kRows pairs at a time share every weight load and give kRows x kTile / vector width independent
+// FMA chains (one row alone would wait on the FMA latency).
+template <int64_t kRows>
+DOS_ALWAYS_INLINE void rows_times_weight(const float* __restrict x, int64_t c_in, const int64_t* src,
+                                         const int64_t* dst, const float* __restrict w, int64_t c_out,
+                                         float* __restrict acc) {
+  const float* row[kRows];
+  float* a[kRows];
+  for (int64_t i = 0; i < kRows; ++i) {
+    row[i] = x + src[i] * c_in;
+    a[i] = acc + dst[i] * c_out;
+  }
+  int64_t co0 = 0;
+  for (; co0 + kTile <= c_out; co0 += kTile) {
+    float tile[kRows][kTile];
+    for (int64_t i = 0; i < kRows; ++i) {
+      for (int64_t c = 0; c < kTile; ++c) tile[i][c] = a[i][co0 + c];
+    }
+    for (int64_t ci = 0; ci < c_in; ++ci) {
+      const float* __restrict wr = w + ci * c_out + co0;
+      for (int64_t i = 0; i < kRows; ++i) {
+        const float v = row[i][ci];
+        for (int64_t c = 0; c < kTile; ++c) tile[i][c] += v * wr[c];
+      }
+    }
+    for (int64_t i = 0; i < kRows; ++i) {
+      for (int64_t c = 0; c < kTile; ++c) a[i][co0 + c] = tile[i][c];
+    }
+  }
+  for (; co0 < c_out; ++co0) {
+    for (int64_t i = 0; i < kRows; ++i) {
+      float sum = a[i][co0];
+      for (int64_t ci = 0; ci < c_in; ++ci) sum += row[i][ci] * w[ci * c_out + co0];
+      a[i][co0] = sum;
+    }
+  }
+}
+
 DOS_SUBMCONV_CLONES
 void add_rows_times_weight(const float* __restrict x, int64_t c_in, const int64_t* src, const int64_t* dst,
                            int64_t count, const float* __restrict w, int64_t c_out, float* __restrict acc) {
-  for (int64_t m = 0; m < count; ++m) {
-    if (m + kPrefetchRows < count) {
-      // Neighbour rows are scattered over x: fetch a few ahead, every cache line of the row.
-      const char* ahead = reinterpret_cast<const char*>(x + src[m + kPrefetchRows] * c_in);
+  constexpr int64_t kRows = 4;
+  int64_t m = 0;
+  for (; m + kRows <= count; m += kRows) {
+    // Neighbour rows are scattered over x: fetch a few ahead, every cache line of the row.
+    for (int64_t i = m + kPrefetchRows; i < std::min(count, m + kPrefetchRows + kRows); ++i) {
+      const char* ahead = reinterpret_cast<const char*>(x + src[i] * c_in);
       for (int64_t byte = 0; byte < c_in * 4; byte += 64) __builtin_prefetch(ahead + byte);
     }
-    const float* __restrict row = x + src[m] * c_in;
-    float* __restrict a = acc + dst[m] * c_out;
-    int64_t co0 = 0;
-    for (; co0 + kTile <= c_out; co0 += kTile) {
-      float tile[kTile];
-      for (int64_t c = 0; c < kTile; ++c) tile[c] = a[co0 + c];
-      for (int64_t ci = 0; ci < c_in; ++ci) {
-        const float v = row[ci];
-        const float* __restrict wr = w + ci * c_out + co0;
-        for (int64_t c = 0; c < kTile; ++c) tile[c] += v * wr[c];
-      }
-      for (int64_t c = 0; c < kTile; ++c) a[co0 + c] = tile[c];
-    }
-    for (; co0 < c_out; ++co0) {
-      float sum = a[co0];
-      for (int64_t ci = 0; ci < c_in; ++ci) sum += row[ci] * w[ci * c_out + co0];
-      a[co0] = sum;
-    }
+    rows_times_weight<kRows>(x, c_in, src + m, dst + m, w, c_out, acc);
   }
+  for (; m < count; ++m) rows_times_weight<1>(x, c_in, src + m, dst + m, w, c_out, acc);
 }
 
 // out[r0 + r] (+)= sum over taps of x[nbr[r0 + r, tap']] @ w[tap] for the block's rows, tap' = tap or
