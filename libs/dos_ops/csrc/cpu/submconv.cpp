@@ -44,6 +44,7 @@ constexpr int64_t kLookupChunk = 4096;
 constexpr int64_t kBlockBytes = int64_t{1} << 18;
 constexpr int64_t kMinBlockRows = 256;
 constexpr int64_t kMaxBlockRows = 4096;
+constexpr int64_t kWeightBlocks = 4;
 
 int bit_width(int64_t x) {
   int bits = 0;
@@ -310,20 +311,25 @@ std::tuple<at::Tensor, at::Tensor> submconv_backward(const at::Tensor& grad_in, 
       using acc_t = acc_type_t<scalar_t>;
       const scalar_t* x = feat.data_ptr<scalar_t>();
       const scalar_t* g = grad.data_ptr<scalar_t>();
-      at::parallel_for(0, (n + rows_per_block - 1) / rows_per_block, 1, [&](int64_t begin, int64_t end) {
-        std::vector<int64_t> rows_buf(rows_per_block), src_buf(rows_per_block), at_rows(rows_per_block);
+      // grad_weight's GEMMs run over kWeightBlocks blocks at once, so that their inner dimension
+      // (the rows with a neighbour at a tap) is a few thousand rather than a few hundred.
+      const int64_t big = rows_per_block * kWeightBlocks;
+      at::parallel_for(0, (n + big - 1) / big, 1, [&](int64_t begin, int64_t end) {
+        std::vector<int64_t> rows_buf(big), src_buf(big), at_rows(big);
         std::vector<acc_t> acc(feat_grad ? rows_per_block * c_in : 0);
-        at::Tensor gathered_grad = at::empty({rows_per_block, c_out}, feat.options());
-        at::Tensor gathered_feat = at::empty({rows_per_block, c_in}, feat.options());
+        at::Tensor gathered_grad = at::empty({big, c_out}, feat.options());
+        at::Tensor gathered_feat = weight_grad ? at::empty({big, c_in}, feat.options()) : at::Tensor();
         at::Tensor product = at::empty({rows_per_block, c_in}, feat.options());
         at::Tensor local = weight_grad ? at::zeros_like(grad_weight_acc) : at::Tensor();
         for (int64_t b = begin; b < end; ++b) {
-          const int64_t r0 = b * rows_per_block, rows = std::min(rows_per_block, n - r0);
-          if (feat_grad && weight_taps.defined()) {
+          const int64_t b0 = b * big, b_rows = std::min(big, n - b0);
+          for (int64_t r0 = b0; feat_grad && r0 < b0 + b_rows; r0 += rows_per_block) {
+          const int64_t rows = std::min(rows_per_block, b0 + b_rows - r0);
+          if (weight_taps.defined()) {
             float_block(reinterpret_cast<const float*>(g), c_out, nbr, r0, rows, true,
                         weight_taps.data_ptr<float>(), c_in, nullptr, grad_feat.data_ptr<float>(), rows_buf.data(),
                         src_buf.data());
-          } else if (feat_grad) {
+          } else {
             // grad_feat[q] = sum_k W_k^T grad[nbr[q, 26 - k]]: the transposed table is the mirrored one.
             std::fill(acc.begin(), acc.begin() + rows * c_in, acc_t(0));
             for (int tap = 0; tap < kTaps; ++tap) {
@@ -337,12 +343,13 @@ std::tuple<at::Tensor, at::Tensor> submconv_backward(const at::Tensor& grad_in, 
             scalar_t* o = grad_feat.data_ptr<scalar_t>() + r0 * c_in;
             for (int64_t i = 0; i < rows * c_in; ++i) o[i] = static_cast<scalar_t>(acc[i]);
           }
+          }
           if (weight_grad) {
             // grad_W_k += grad[rows with a neighbour at k]^T @ feat[their neighbours].
             for (int tap = 0; tap < kTaps; ++tap) {
-              const TapRows t = tap_rows(nbr, r0, rows, tap, rows_buf.data(), src_buf.data());
+              const TapRows t = tap_rows(nbr, b0, b_rows, tap, rows_buf.data(), src_buf.data());
               if (t.count == 0) continue;
-              for (int64_t m = 0; m < t.count; ++m) at_rows[m] = r0 + t.rows[m];
+              for (int64_t m = 0; m < t.count; ++m) at_rows[m] = b0 + t.rows[m];
               gather_rows(g, c_out, at_rows.data(), t.count, gathered_grad.data_ptr<scalar_t>());
               gather_rows(x, c_in, t.src, t.count, gathered_feat.data_ptr<scalar_t>());
               const at::Tensor grad_t = gathered_grad.narrow(0, 0, t.count).t();
