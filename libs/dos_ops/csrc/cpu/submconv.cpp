@@ -208,6 +208,50 @@ void add_rows_times_weight(const float* __restrict x, int64_t c_in, const int64_
   for (; m < count; ++m) rows_times_weight<1>(x, c_in, src + m, dst + m, w, c_out, acc);
 }
 
+// float32 grad_weight of one tap: gw [c_out, c_in] += sum_m g[gi[m]]^T x[xj[m]]. Tiles of 4 output x
+// kTile input channels stay in registers over all pairs; no gathered copies.
+DOS_SUBMCONV_CLONES
+void add_outer_products(const float* __restrict g, int64_t c_out, const int64_t* gi, const float* __restrict x,
+                        int64_t c_in, const int64_t* xj, int64_t count, float* __restrict gw) {
+  constexpr int64_t kCo = 4;
+  int64_t co0 = 0;
+  for (; co0 + kCo <= c_out; co0 += kCo) {
+    int64_t ci0 = 0;
+    for (; ci0 + kTile <= c_in; ci0 += kTile) {
+      float tile[kCo][kTile];
+      for (int64_t i = 0; i < kCo; ++i) {
+        for (int64_t c = 0; c < kTile; ++c) tile[i][c] = gw[(co0 + i) * c_in + ci0 + c];
+      }
+      for (int64_t m = 0; m < count; ++m) {
+        if (m + kPrefetchRows < count) __builtin_prefetch(x + xj[m + kPrefetchRows] * c_in + ci0);
+        const float* __restrict xr = x + xj[m] * c_in + ci0;
+        const float* __restrict gr = g + gi[m] * c_out + co0;
+        for (int64_t i = 0; i < kCo; ++i) {
+          const float v = gr[i];
+          for (int64_t c = 0; c < kTile; ++c) tile[i][c] += v * xr[c];
+        }
+      }
+      for (int64_t i = 0; i < kCo; ++i) {
+        for (int64_t c = 0; c < kTile; ++c) gw[(co0 + i) * c_in + ci0 + c] = tile[i][c];
+      }
+    }
+    for (; ci0 < c_in; ++ci0) {
+      for (int64_t i = 0; i < kCo; ++i) {
+        float sum = gw[(co0 + i) * c_in + ci0];
+        for (int64_t m = 0; m < count; ++m) sum += g[gi[m] * c_out + co0 + i] * x[xj[m] * c_in + ci0];
+        gw[(co0 + i) * c_in + ci0] = sum;
+      }
+    }
+  }
+  for (; co0 < c_out; ++co0) {
+    for (int64_t ci = 0; ci < c_in; ++ci) {
+      float sum = gw[co0 * c_in + ci];
+      for (int64_t m = 0; m < count; ++m) sum += g[gi[m] * c_out + co0] * x[xj[m] * c_in + ci];
+      gw[co0 * c_in + ci] = sum;
+    }
+  }
+}
+
 // out[r0 + r] (+)= sum over taps of x[nbr[r0 + r, tap']] @ w[tap] for the block's rows, tap' = tap or
 // its mirror; w [27, c_in, c_out]. Rows without any neighbour get `init` (bias or zeros).
 void float_block(const float* x, int64_t c_in, const int64_t* nbr, int64_t r0, int64_t rows, bool mirrored,
@@ -350,6 +394,12 @@ std::tuple<at::Tensor, at::Tensor> submconv_backward(const at::Tensor& grad_in, 
               const TapRows t = tap_rows(nbr, b0, b_rows, tap, rows_buf.data(), src_buf.data());
               if (t.count == 0) continue;
               for (int64_t m = 0; m < t.count; ++m) at_rows[m] = b0 + t.rows[m];
+              if (feat.scalar_type() == at::kFloat) {
+                add_outer_products(reinterpret_cast<const float*>(g), c_out, at_rows.data(),
+                                   reinterpret_cast<const float*>(x), c_in, t.src, t.count,
+                                   local.data_ptr<float>() + tap * c_out * c_in);
+                continue;
+              }
               gather_rows(g, c_out, at_rows.data(), t.count, gathered_grad.data_ptr<scalar_t>());
               gather_rows(x, c_in, t.src, t.count, gathered_feat.data_ptr<scalar_t>());
               const at::Tensor grad_t = gathered_grad.narrow(0, 0, t.count).t();
