@@ -235,3 +235,16 @@ def test_validation_messages():
         ops.submconv(feat, weight, None, nbr[:, :26])
     with pytest.raises(TypeError, match=r"neighbours must have dtype in \(int64\), got int32"):
         ops.submconv(feat, weight, None, nbr.int())
+
+
+def test_fused_empty_input(fused_device):
+    feat = torch.zeros(0, 3, device=fused_device, requires_grad=True)
+    weight = torch.randn(2, 3, 3, 3, 3, device=fused_device, requires_grad=True)
+    bias = torch.randn(2, device=fused_device, requires_grad=True)
+    nbr = torch.zeros(0, 27, dtype=torch.long, device=fused_device)
+    with ops.use_backend("fused"):
+        out = ops.submconv(feat, weight, bias, nbr)
+    assert out.shape == (0, 2)
+    out.sum().backward()
+    assert feat.grad.shape == (0, 3) and torch.equal(weight.grad, torch.zeros_like(weight))
+    assert torch.equal(bias.grad, torch.zeros_like(bias))
