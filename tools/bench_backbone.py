@@ -8,6 +8,10 @@ step (model + data), so the step's own footprint is the difference. "CPU s" is t
 user+system time per step: on a shared machine it is a steadier measure than wall time.
 
     OMP_NUM_THREADS=2 python tools/bench_backbone.py [--sizes 30000 60000 0] [--config ...] [--scan ...]
+        [--cpe auto|fused|spconv]
+
+``--cpe`` overrides the backbone's ``cpe_impl`` (how the CPE's submanifold conv runs, see
+``pointcept.models.point_transformer_v3.CPE``).
 
 The scan is ``--scan`` or, by default, the sample under ``$DOS_REAL_DATA`` (see tools/bench_common.py).
 """
@@ -54,7 +58,10 @@ def run_one_case(args: argparse.Namespace) -> dict:
 
     torch.manual_seed(0)
     data = grid_sampled_scan(args.scan, args.grid_size, args.sizes[0])
-    model = build_model(load_config(args.config)["model"]["backbone"]).train()
+    cfg = load_config(args.config)["model"]["backbone"]
+    if args.cpe:
+        cfg["cpe_impl"] = args.cpe
+    model = build_model(cfg).train()
     rss_before = peak_rss_mb()
 
     def step() -> None:
@@ -69,6 +76,7 @@ def run_one_case(args: argparse.Namespace) -> dict:
         rss_before_mb=rss_before,
         peak_rss_mb=peak_rss_mb(),
         grid_pool_backend="fused" if fused else "reference",
+        cpe="fused" if model.enc[0].blocks[0].cpe.uses_fused(torch.device("cpu")) else "spconv",
         threads=torch.get_num_threads(),
     )
 
@@ -82,6 +90,7 @@ def run_table(args: argparse.Namespace) -> None:
     for size in args.sizes:
         argv = ["--sizes", str(size), "--config", args.config, "--scan", args.scan]
         argv += ["--grid-size", str(args.grid_size), "--repeats", str(args.repeats)]
+        argv += ["--cpe", args.cpe] if args.cpe else []
         r = run_case(__file__, argv)
         if isinstance(r, str):
             print(TABLE.row(size, tail=r), flush=True)
@@ -98,7 +107,7 @@ def run_table(args: argparse.Namespace) -> None:
             ),
             flush=True,
         )
-        backends.add(f"grid_pool {r['grid_pool_backend']}, torch threads {r['threads']}")
+        backends.add(f"grid_pool {r['grid_pool_backend']}, torch threads {r['threads']}, CPE {r['cpe']}")
     print("; ".join(sorted(backends)))
 
 
@@ -108,6 +117,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     add_common_arguments(parser, DEFAULT_CONFIG, f"points per case, 0 = whole scan (default {DEFAULT_SIZES})")
     parser.add_argument("--grid-size", type=float, default=0.05, help="voxel size in metres (default 0.05)")
+    parser.add_argument(
+        "--cpe", choices=["auto", "fused", "spconv"], default=None, help="override the backbone's cpe_impl"
+    )
     add_debug_argument(parser)
     args = parser.parse_args(argv)
     args.sizes = args.sizes if args.sizes is not None else DEFAULT_SIZES

@@ -1,12 +1,17 @@
 """Time the fused dos_ops kernels against their pure-torch baselines in one run; print the ratios.
 
-    python tools/bench_ops.py [--device cpu|cuda] [--repeat 5] [--threads 2] [--only zipf_sinkhorn grid_pool masked_gather]
+    python tools/bench_ops.py [--device cpu|cuda] [--repeat 5] [--threads 2] [--scan PATH.bin]
+        [--only zipf_sinkhorn grid_pool masked_gather submconv]
 
 Each comparison prints one line ``<op> <case>: <speedup>x vs <reference>`` (speedup = baseline time
 / fused time, best of ``--repeat`` runs each), preceded by the absolute times. Also prints the
 device's copy bandwidth (clone of a large tensor), against which the gather's throughput is given.
 With ``--device cuda`` every input lives on the GPU, so the baselines are the torch CUDA references,
 and timings synchronize the device.
+``submconv`` times PTv3's CPE conv (3x3x3 submanifold, forward + backward) against spconv's
+``SubMConv3d`` (native algorithm on CPU) on 30k and 60k voxels of the real scan (``--scan`` or
+``$DOS_REAL_DATA``; else the synthetic LiDAR-like surface), each with its neighbour map reused as
+the model does within a level (its construction is timed separately).
 Needs the extension (``cd libs/dos_ops && python setup.py develop``); ``torch_scatter`` is optional.
 """
 
@@ -184,11 +189,64 @@ def bench_masked_gather(repeat: int, bandwidth: float, device: torch.device) -> 
     )
 
 
+def submconv_voxels(scan: str | None, points: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """``points`` voxels (5 cm) of the real scan nearest to the sensor, else of the synthetic surface."""
+    from tools.bench_common import default_scan, grid_sampled_scan
+
+    path = scan or default_scan()
+    if path:
+        data = grid_sampled_scan(path, grid_size=0.05, num_points=points)
+        return data["grid_coord"], data["offset"], "scan"
+    torch.manual_seed(0)
+    grid, offset = lidar_like_grid(1, points)
+    return grid - grid.min(0).values, offset, "synthetic"
+
+
+def submconv_case(
+    repeat: int, grid_coord: torch.Tensor, offset: torch.Tensor, channels: int, source: str
+) -> None:
+    """One CPE-sized conv: fused submconv vs spconv, each with its neighbour map already built."""
+    from pointcept.models.modules import SubMConv3d
+    from pointcept.models.structure import Point
+
+    device = grid_coord.device
+    torch.manual_seed(0)
+    conv = SubMConv3d(channels, channels, 3, indice_key="bench").to(device)
+    feat = torch.randn(len(grid_coord), channels, device=device, requires_grad=True)
+    grad = torch.randn(len(grid_coord), channels, device=device)
+    sparse = Point(grid_coord=grid_coord, offset=offset, feat=feat.detach()).sparsify().sparse_conv_feat
+    with ops.use_backend("fused"):
+        nbr = ops.submconv_neighbours(grid_coord, offset)
+        table = best_time(lambda: ops.submconv_neighbours(grid_coord, offset), repeat)
+        fused = best_time(lambda: ops.submconv(feat, conv.conv.weight, conv.bias, nbr).backward(grad), repeat)
+    # The warm-up call builds spconv's pairs, cached in the sparse tensor as within a model level.
+    spconv = best_time(lambda: conv(sparse.replace_feature(feat)).features.backward(grad), repeat)
+    pairs = int((nbr >= 0).sum())
+    print(
+        f"  submconv N={len(grid_coord)}: {pairs / len(grid_coord):.2f} neighbours per voxel, "
+        f"fused table {table * 1e3:.1f} ms"
+    )
+    name = "spconv SubMConv3d" + (" (native)" if device.type == "cpu" else "")
+    report("submconv", f"{source} N={len(grid_coord)} C={channels} fwd+bwd", fused, spconv, name)
+
+
+def bench_submconv(repeat: int, device: torch.device, scan: str | None) -> None:
+    for points in (30_000, 60_000):
+        grid_coord, offset, source = submconv_voxels(scan, points)
+        for channels in (32, 64):
+            submconv_case(repeat, grid_coord.to(device), offset.to(device), channels, source)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (best is kept)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--only", nargs="*", default=["zipf_sinkhorn", "grid_pool", "masked_gather"])
+    parser.add_argument(
+        "--only", nargs="*", default=["zipf_sinkhorn", "grid_pool", "masked_gather", "submconv"]
+    )
+    parser.add_argument(
+        "--scan", default=None, help="SemanticKITTI .bin for submconv (default: $DOS_REAL_DATA's)"
+    )
     parser.add_argument(
         "--device", choices=["cpu", "cuda"], default="cpu", help="where inputs live (default cpu)"
     )
@@ -215,6 +273,8 @@ def main() -> None:
         bench_grid_pool(args.repeat, device)
     if "masked_gather" in args.only:
         bench_masked_gather(args.repeat, bandwidth, device)
+    if "submconv" in args.only:
+        bench_submconv(args.repeat, device, args.scan)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from pointcept.ops import grid_pool
+from pointcept.ops import grid_pool, kernel_available, submconv
 
 from .attention import SerializedAttention, patch_attention, patch_index
 from .builder import MODELS
@@ -43,6 +43,7 @@ PATCH_RULES = ("cloud", "batch_min")
 DEPTH_RULES = ("max", "max_plus_one")
 POOLINGS = ("grid", "serialized")
 UNPOOL_CPES = ("sum", "skip")
+CPE_IMPLS = ("auto", "fused", "spconv")
 
 
 def _check_choice(name: str, value: str, choices: tuple) -> None:
@@ -105,17 +106,38 @@ class Embedding(nn.Module):
 
 
 class CPE(nn.Module):
-    """Conditional positional encoding: SubMConv3d(k=3) -> Linear -> LayerNorm, on the point's voxels."""
+    """Conditional positional encoding: SubMConv3d(k=3) -> Linear -> LayerNorm, on the point's voxels.
 
-    def __init__(self, channels: int, indice_key: str):
+    ``impl`` runs the conv with spconv (``"spconv"``) or with ``pointcept.ops.submconv`` on the
+    neighbour table cached on the Point (``"fused"``); ``"auto"`` takes the fused kernel on CPU when
+    the dos_ops extension has it (spconv's native CPU algorithm does one small GEMM and a scatter
+    per tap) and spconv elsewhere. Both use the parameters of ``self.conv`` (spconv's weight layout)
+    and compute in float32 (float64 stays float64), so checkpoints and results do not depend on it.
+    """
+
+    def __init__(self, channels: int, indice_key: str, impl: str = "auto"):
         super().__init__()
+        _check_choice("cpe_impl", impl, CPE_IMPLS)
+        self.impl = impl
         self.conv = SubMConv3d(channels, channels, kernel_size=3, bias=True, indice_key=indice_key)
         self.linear = nn.Linear(channels, channels)
         self.norm = nn.LayerNorm(channels)
 
+    def uses_fused(self, device: torch.device) -> bool:
+        if self.impl == "auto":
+            return device.type == "cpu" and kernel_available("submconv", device)
+        return self.impl == "fused"
+
     def forward(self, feat: torch.Tensor, point: Point) -> torch.Tensor:
         """feat (Tensor[N, C]) -> Tensor[N, C]."""
-        out = self.conv(point.sparse_conv_feat.replace_feature(feat)).features
+        if self.uses_fused(feat.device):
+            if feat.dtype not in (torch.float32, torch.float64):
+                feat = feat.float()
+            weight, bias = self.conv.conv.weight.to(feat.dtype), self.conv.bias.to(feat.dtype)
+            with torch.autocast(feat.device.type, enabled=False):
+                out = submconv(feat, weight, bias, point.submconv_neighbours())
+        else:
+            out = self.conv(point.sparse_conv_feat.replace_feature(feat)).features
         return self.norm(self.linear(out))
 
 
@@ -154,11 +176,12 @@ class Block(nn.Module):
         drop_path: float = 0.0,
         mlp_checkpoint: bool = True,
         patch_rule: str = "cloud",
+        cpe_impl: str = "auto",
     ):
         super().__init__()
         _check_choice("patch_rule", patch_rule, PATCH_RULES)
         self.mlp_checkpoint = mlp_checkpoint
-        self.cpe = CPE(channels, indice_key)
+        self.cpe = CPE(channels, indice_key, cpe_impl)
         self.norm1 = nn.LayerNorm(channels)
         attention = BatchMinPatchAttention if patch_rule == "batch_min" else SerializedAttention
         self.attn = attention(channels, num_heads, patch_size, order_index, qkv_bias)
@@ -333,6 +356,7 @@ class PointTransformerV3(nn.Module):
         depth_rule (str): ``"max"`` or ``"max_plus_one"``; see ``serialization_depth``.
         pooling (str): ``"grid"`` or ``"serialized"``; see ``GridPooling``.
         unpool_cpe (str): ``"sum"`` or ``"skip"``; see ``GridUnpooling``.
+        cpe_impl (str): ``"auto"``, ``"fused"`` or ``"spconv"``: how the CPE convolves; see ``CPE``.
     """
 
     def __init__(
@@ -362,9 +386,11 @@ class PointTransformerV3(nn.Module):
         depth_rule: str = "max",
         pooling: str = "grid",
         unpool_cpe: str = "sum",
+        cpe_impl: str = "auto",
     ):
         super().__init__()
         _check_choice("unpool_cpe", unpool_cpe, UNPOOL_CPES)
+        _check_choice("cpe_impl", cpe_impl, CPE_IMPLS)
         _check_choice("norm", norm, NORMS)
         _check_choice("patch_rule", patch_rule, PATCH_RULES)
         _check_choice("depth_rule", depth_rule, DEPTH_RULES)
@@ -408,6 +434,7 @@ class PointTransformerV3(nn.Module):
                     rate,
                     mlp_checkpoint,
                     patch_rule,
+                    cpe_impl,
                 )
                 for i, rate in enumerate(rates)
             )

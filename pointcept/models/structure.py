@@ -20,6 +20,8 @@ A ``Point`` is a ``dict`` of concatenated per-point tensors with attribute acces
 * ``pooling_parent`` (Point) and ``pooling_inverse`` (Tensor[N_parent] int64): set by grid pooling;
   row ``i`` of the parent lies in cell ``pooling_inverse[i]`` of this Point.
 * ``attention_cache`` (dict): patch indices shared by the attention blocks of one level.
+* ``submconv_neighbours`` (Tensor[N, 27] int64): 3x3x3 neighbour table of ``grid_coord``, built on
+  first use by ``Point.submconv_neighbours`` and shared by the CPEs of one level.
 
 A missing key raises ``AttributeError``/``KeyError`` (unlike Pointcept's addict-based Point), so
 typos fail loudly.
@@ -29,6 +31,7 @@ import warnings
 
 import torch
 
+from pointcept.ops import submconv_neighbours
 from pointcept.utils.offsets import batch2offset, offset2batch
 
 from .serialization import ORDERS, check_depth, encode
@@ -119,6 +122,13 @@ class Point(dict):
         self["attention_cache"] = {}
         return self
 
+    def submconv_neighbours(self) -> torch.Tensor:
+        """Neighbour table (Tensor[N, 27] int64) of ``grid_coord`` for ``pointcept.ops.submconv``,
+        computed once per Point (level) and kept under ``submconv_neighbours``."""
+        if "submconv_neighbours" not in self:
+            self["submconv_neighbours"] = submconv_neighbours(self["grid_coord"], self["offset"])
+        return self["submconv_neighbours"]
+
     def sparsify(self) -> "Point":
         """Build ``sparse_conv_feat`` (``spconv.SparseConvTensor``) from ``grid_coord``, ``batch``, ``feat``.
 
@@ -136,6 +146,7 @@ class Point(dict):
             sparse_shape = [1, 1, 1]
         indices = torch.cat([self["batch"].unsqueeze(1), grid_coord], dim=1).int()
         self["sparse_shape"] = sparse_shape
+        self.pop("submconv_neighbours", None)  # voxels may have changed since it was built
         self["sparse_conv_feat"] = spconv.SparseConvTensor(
             features=self["feat"], indices=indices, spatial_shape=sparse_shape, batch_size=len(self["offset"])
         )

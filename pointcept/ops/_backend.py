@@ -69,7 +69,15 @@ def fused_available() -> bool:
 
 def _has_kernel(op_name: str, device: torch.device) -> bool:
     key = "CUDA" if device.type == "cuda" else "CPU" if device.type == "cpu" else None
-    return key is not None and torch._C._dispatch_has_kernel_for_dispatch_key(f"dos_ops::{op_name}", key)
+    # An extension built before an op existed has no schema for it.
+    if key is None or not hasattr(torch.ops.dos_ops, op_name):
+        return False
+    return torch._C._dispatch_has_kernel_for_dispatch_key(f"dos_ops::{op_name}", key)
+
+
+def kernel_available(op_name: str, device: torch.device) -> bool:
+    """Whether ``op_name`` on ``device`` would run a compiled kernel (no warning, never raises)."""
+    return get_backend() != "reference" and fused_available() and _has_kernel(op_name, device)
 
 
 def use_fused(op_name: str, device: torch.device) -> bool:

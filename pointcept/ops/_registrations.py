@@ -53,6 +53,19 @@ def _fake_zipf_sinkhorn(logits, offset, alpha, prior, n_iter):
     return logits.new_empty(logits.shape, dtype=dtype), offset.new_empty(offset.shape, dtype=dtype)
 
 
+def _fake_submconv_neighbours(grid_coord, offset):
+    return grid_coord.new_empty((grid_coord.shape[0], 27))
+
+
+def _fake_submconv(feat, weight, bias, neighbours):
+    return feat.new_empty((feat.shape[0], weight.shape[0]))
+
+
+def _fake_submconv_backward(grad, feat, weight, neighbours, feat_grad, weight_grad):
+    grad_feat = feat.new_empty(feat.shape if feat_grad else (0, feat.shape[1]))
+    return grad_feat, weight.new_empty(weight.shape if weight_grad else (0,))
+
+
 def _masked_gather_setup(ctx, inputs, output):
     tensors, keep, _ = inputs
     ctx.num_rows = keep.shape[0]
@@ -98,6 +111,25 @@ def _grid_pool_backward(ctx, grad_feat, grad_coord, *unused):
     return None, None, feat_grad, coord_grad, None, None, None
 
 
+def _submconv_setup(ctx, inputs, output):
+    feat, weight, bias, neighbours = inputs
+    ctx.has_bias = bias is not None
+    ctx.save_for_backward(feat, weight, neighbours)
+
+
+def _submconv_backward(ctx, grad):
+    feat, weight, neighbours = ctx.saved_tensors
+    feat_grad, weight_grad = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    grad_feat = grad_weight = grad_bias = None
+    if feat_grad or weight_grad:
+        grad_feat, grad_weight = torch.ops.dos_ops.submconv_backward(
+            grad, feat, weight, neighbours, feat_grad, weight_grad
+        )
+    if ctx.has_bias and ctx.needs_input_grad[2]:
+        grad_bias = grad.sum(0, dtype=_out_dtype(grad)).to(grad.dtype)
+    return grad_feat if feat_grad else None, grad_weight if weight_grad else None, grad_bias, None
+
+
 def register() -> None:
     """Register fake kernels and autograd once per process."""
     if _done:
@@ -109,11 +141,20 @@ def register() -> None:
         "grid_pool_max_backward": _fake_grid_pool_max_backward,
         "grid_pool_mean_backward": _fake_grid_pool_mean_backward,
         "zipf_sinkhorn": _fake_zipf_sinkhorn,
+        "submconv_neighbours": _fake_submconv_neighbours,
+        "submconv": _fake_submconv,
+        "submconv_backward": _fake_submconv_backward,
     }
     for name, fake in fakes.items():
-        torch.library.register_fake(f"dos_ops::{name}", fake)
+        # An extension built before an op existed lacks its schema; that op then uses its reference.
+        if hasattr(torch.ops.dos_ops, name):
+            torch.library.register_fake(f"dos_ops::{name}", fake)
     torch.library.register_autograd(
         "dos_ops::masked_gather", _masked_gather_backward, setup_context=_masked_gather_setup
     )
     torch.library.register_autograd("dos_ops::grid_pool", _grid_pool_backward, setup_context=_grid_pool_setup)
+    if hasattr(torch.ops.dos_ops, "submconv"):
+        torch.library.register_autograd(
+            "dos_ops::submconv", _submconv_backward, setup_context=_submconv_setup
+        )
     _done.append(True)

@@ -163,3 +163,54 @@ def zipf_sinkhorn(
         # Each prototype's target is a distribution over the cloud's points.
         target[start:end] = torch.softmax(log_plan, dim=0)
     return target, row_error
+
+
+# The 27 offsets of a 3x3x3 submanifold convolution, in spconv's weight order: kernel index
+# k = 9 (dx + 1) + 3 (dy + 1) + (dz + 1) reads the input at grid_coord + (dx, dy, dz), and
+# 26 - k is the mirrored offset -(dx, dy, dz).
+SUBMCONV_OFFSETS = torch.tensor([[dx, dy, dz] for dx in (-1, 0, 1) for dy in (-1, 0, 1) for dz in (-1, 0, 1)])
+
+
+def submconv_neighbours(grid_coord: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """Neighbour table of a 3x3x3 submanifold convolution; see ``pointcept.ops.submconv_neighbours``.
+
+    The cells (cloud, x, y, z) are packed into one int64 key (16 bits per axis), sorted stably, and
+    every shifted key is looked up with ``searchsorted``; a cell held by several rows resolves to
+    the lowest of them.
+    """
+    grid_coord = grid_coord.long()
+    batch = offset2batch(offset)
+    shifts = SUBMCONV_OFFSETS.to(grid_coord.device)
+    key = (batch << (3 * GRID_BITS)) | (grid_coord[:, 0] << (2 * GRID_BITS)) | (grid_coord[:, 1] << GRID_BITS)
+    key = key | grid_coord[:, 2]
+    sorted_key, order = torch.sort(key, stable=True)
+    shifted = grid_coord[:, None, :] + shifts[None]  # [N, 27, 3]
+    inside = ((shifted >= 0) & (shifted <= MAX_GRID_COORD)).all(dim=2)
+    shifted = shifted.clamp(0, MAX_GRID_COORD)
+    target = (batch[:, None] << (3 * GRID_BITS)) | (shifted[..., 0] << (2 * GRID_BITS))
+    target = target | (shifted[..., 1] << GRID_BITS) | shifted[..., 2]
+    position = (
+        torch.searchsorted(sorted_key, target.flatten()).view_as(target).clamp(max=max(len(key) - 1, 0))
+    )
+    if len(key) == 0:
+        return target
+    found = inside & (sorted_key[position] == target)
+    return torch.where(found, order[position], torch.full_like(target, -1))
+
+
+def submconv(
+    feat: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, neighbours: torch.Tensor
+) -> torch.Tensor:
+    """3x3x3 submanifold convolution ``out[i] = sum_k W_k feat[neighbours[i, k]] + bias``.
+
+    Args:
+        feat (Tensor[N, C_in]), weight (Tensor[C_out, 3, 3, 3, C_in], spconv's layout),
+        bias (Tensor[C_out] | None), neighbours (Tensor[N, 27] int64, -1 where missing).
+
+    Returns:
+        Tensor[N, C_out]; missing neighbours contribute zero.
+    """
+    padded = torch.cat([feat, feat.new_zeros(1, feat.shape[1])])
+    gathered = padded[neighbours.where(neighbours >= 0, len(feat))]  # [N, 27, C_in]
+    out = gathered.flatten(1) @ weight.reshape(weight.shape[0], -1).t()
+    return out if bias is None else out + bias

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include "common/grid_key.h"
+#include "common/submconv.h"
 
 namespace dos_ops {
 
@@ -82,6 +83,49 @@ inline void check_zipf_sinkhorn(const at::Tensor& logits, const at::Tensor& offs
   if (prior.has_value()) {
     TORCH_CHECK(prior->dim() == 1 && prior->size(0) == logits.size(1), "prior must be [K]");
   }
+}
+
+inline void check_submconv_neighbours(const at::Tensor& grid, const at::Tensor& offset) {
+  TORCH_CHECK(grid.dim() == 2 && grid.size(1) == 3 && grid.scalar_type() == at::kLong,
+              "grid_coord must be an int64 [N, 3] tensor");
+  check_index_vector(offset, "offset");
+  TORCH_CHECK(offset.size(0) >= 1 && offset.size(0) <= kMaxClouds, "offset must hold 1..", kMaxClouds, " clouds");
+  check_same_device(offset, grid, "offset");
+}
+
+// feat [N, C_in], weight [C_out, 3, 3, 3, C_in] of feat's dtype, neighbours [N, 27] int64.
+inline void check_submconv_operands(const at::Tensor& feat, const at::Tensor& weight, const at::Tensor& neighbours) {
+  TORCH_CHECK(feat.dim() == 2, "feat must be [N, C_in], got ", feat.sizes());
+  TORCH_CHECK(weight.dim() == 5 && weight.size(1) == 3 && weight.size(2) == 3 && weight.size(3) == 3 &&
+                  weight.size(4) == feat.size(1),
+              "weight must be [C_out, 3, 3, 3, C_in=", feat.size(1), "], got ", weight.sizes());
+  TORCH_CHECK(weight.scalar_type() == feat.scalar_type(), "weight must have the dtype of feat (",
+              feat.scalar_type(), "), got ", weight.scalar_type());
+  TORCH_CHECK(neighbours.dim() == 2 && neighbours.size(0) == feat.size(0) && neighbours.size(1) == kTaps &&
+                  neighbours.scalar_type() == at::kLong,
+              "neighbours must be an int64 [N=", feat.size(0), ", 27] tensor, got ", neighbours.sizes(), " ",
+              neighbours.scalar_type());
+  check_same_device(weight, feat, "weight");
+  check_same_device(neighbours, feat, "neighbours");
+}
+
+inline void check_submconv(const at::Tensor& feat, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                           const at::Tensor& neighbours) {
+  check_submconv_operands(feat, weight, neighbours);
+  if (bias.has_value()) {
+    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == weight.size(0) && bias->scalar_type() == feat.scalar_type(),
+                "bias must be [C_out=", weight.size(0), "] of feat's dtype");
+    check_same_device(*bias, feat, "bias");
+  }
+}
+
+inline void check_submconv_backward(const at::Tensor& grad, const at::Tensor& feat, const at::Tensor& weight,
+                                    const at::Tensor& neighbours) {
+  check_submconv_operands(feat, weight, neighbours);
+  TORCH_CHECK(grad.dim() == 2 && grad.size(0) == feat.size(0) && grad.size(1) == weight.size(0) &&
+                  grad.scalar_type() == feat.scalar_type(),
+              "grad must be [N, C_out] of feat's dtype, got ", grad.sizes(), " ", grad.scalar_type());
+  check_same_device(grad, feat, "grad");
 }
 
 }  // namespace dos_ops

@@ -18,4 +18,13 @@ TORCH_LIBRARY(dos_ops, m) {
   m.def("grid_pool_mean_backward(Tensor grad, Tensor cluster, Tensor idx_ptr) -> Tensor");
   // logits [N, K] -> (target [N, K], row_error [B]), float64 for float64 logits else float32.
   m.def("zipf_sinkhorn(Tensor logits, Tensor offset, float alpha, Tensor? prior, int n_iter) -> (Tensor, Tensor)");
+  // grid_coord [N, 3] int64 -> neighbours [N, 27] int64: row of the cell at grid + tap offset in the same
+  // cloud (the lowest such row), -1 where no row holds it. Taps as in common/submconv.h.
+  m.def("submconv_neighbours(Tensor grid_coord, Tensor offset) -> Tensor");
+  // feat [N, C_in], weight [C_out, 3, 3, 3, C_in] -> [N, C_out] = sum_k W_k feat[neighbours[:, k]] + bias.
+  m.def("submconv(Tensor feat, Tensor weight, Tensor? bias, Tensor neighbours) -> Tensor");
+  // grad [N, C_out] -> (grad_feat [N, C_in] or [0, C_in], grad_weight like weight or [0]).
+  m.def(
+      "submconv_backward(Tensor grad, Tensor feat, Tensor weight, Tensor neighbours, bool feat_grad, "
+      "bool weight_grad) -> (Tensor, Tensor)");
 }

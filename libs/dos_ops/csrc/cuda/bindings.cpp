@@ -6,6 +6,7 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "../checks.h"
@@ -226,6 +227,111 @@ std::tuple<at::Tensor, at::Tensor> zipf_sinkhorn_cuda(const at::Tensor& logits_i
   return {target, row_error};
 }
 
+at::Tensor submconv_neighbours_cuda(const at::Tensor& grid_in, const at::Tensor& offset_in) {
+  check_submconv_neighbours(grid_in, offset_in);
+  const c10::cuda::CUDAGuard guard(grid_in.device());
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const at::Tensor grid = grid_in.contiguous(), offset = offset_in.contiguous();
+  const int64_t n = grid.size(0), clouds = offset.size(0);
+  const auto index = offset.options();
+  at::Tensor nbr = at::empty({n, kTaps}, index);
+  if (n == 0) return nbr;
+  const auto [lo, hi] = at::aminmax(grid);
+  check_grid_range(lo.item<int64_t>(), hi.item<int64_t>());
+  const int end_bit = kCloudShift + bit_width(clouds - 1);
+  at::Tensor keys = at::empty({4, n}, index);  // key, row, sorted key, sorted row
+  int64_t* k = keys.data_ptr<int64_t>();
+  const size_t bytes = submconv_neighbours_scratch_bytes(n, end_bit);
+  at::Tensor scratch = scratch_bytes(bytes, grid);
+  check(submconv_neighbours(grid.data_ptr<int64_t>(), offset.data_ptr<int64_t>(), clouds, n, end_bit, k, k + n,
+                            k + 2 * n, k + 3 * n, scratch.data_ptr(), bytes, nbr.data_ptr<int64_t>(), stream),
+        "submconv_neighbours");
+  return nbr;
+}
+
+// Elements of one gathered [rows, 27 C] block (64 MB of float32).
+constexpr int64_t kSubmconvBlockElements = int64_t{1} << 24;
+
+int64_t submconv_block_rows(int64_t width, int64_t n) {
+  return std::max<int64_t>(1, std::min<int64_t>(n, kSubmconvBlockElements / std::max<int64_t>(width, 1)));
+}
+
+at::Tensor submconv_cuda(const at::Tensor& feat_in, const at::Tensor& weight_in, const std::optional<at::Tensor>& bias,
+                         const at::Tensor& nbr_in) {
+  check_submconv(feat_in, weight_in, bias, nbr_in);
+  const c10::cuda::CUDAGuard guard(feat_in.device());
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const at::Tensor feat = feat_in.contiguous(), nbr = nbr_in.contiguous();
+  const int64_t n = feat.size(0), c_in = feat.size(1), c_out = weight_in.size(0);
+  at::Tensor out = at::empty({n, c_out}, feat.options());
+  if (n == 0) return out;
+  const at::Tensor weight_t = weight_in.reshape({c_out, kTaps * c_in}).t();  // [27 C_in, C_out]
+  const int64_t rows_per_block = submconv_block_rows(kTaps * c_in, n);
+  at::Tensor buffer = at::empty({rows_per_block, kTaps * c_in}, feat.options());
+  for (int64_t r0 = 0; r0 < n; r0 += rows_per_block) {
+    const int64_t rows = std::min(rows_per_block, n - r0);
+    check(submconv_gather(float_type(feat.scalar_type()), feat.data_ptr(), c_in, nbr.data_ptr<int64_t>(), r0, rows,
+                          false, buffer.data_ptr(), stream),
+          "submconv");
+    at::Tensor block_out = out.narrow(0, r0, rows);
+    const at::Tensor gathered = buffer.narrow(0, 0, rows);
+    if (bias.has_value()) {
+      at::addmm_out(block_out, bias->expand({rows, c_out}), gathered, weight_t);
+    } else {
+      at::mm_out(block_out, gathered, weight_t);
+    }
+  }
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor> submconv_backward_cuda(const at::Tensor& grad_in, const at::Tensor& feat_in,
+                                                          const at::Tensor& weight_in, const at::Tensor& nbr_in,
+                                                          bool feat_grad, bool weight_grad) {
+  check_submconv_backward(grad_in, feat_in, weight_in, nbr_in);
+  const c10::cuda::CUDAGuard guard(feat_in.device());
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const at::Tensor grad = grad_in.contiguous(), feat = feat_in.contiguous(), nbr = nbr_in.contiguous();
+  const int64_t n = feat.size(0), c_in = feat.size(1), c_out = weight_in.size(0);
+  const auto acc_type = feat.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const FloatType type = float_type(feat.scalar_type());
+  at::Tensor grad_feat = at::empty({feat_grad ? n : 0, c_in}, feat.options());
+  at::Tensor grad_weight_acc =
+      weight_grad ? at::zeros({c_out, kTaps * c_in}, feat.options().dtype(acc_type)) : at::Tensor();
+  if (n > 0 && (feat_grad || weight_grad)) {
+    // Row (k, co) holds W[co, k, :]; the grad rows are gathered at the mirrored taps.
+    const at::Tensor weight_taps =
+        weight_in.reshape({c_out, kTaps, c_in}).permute({1, 0, 2}).reshape({kTaps * c_out, c_in});
+    const int64_t rows_per_block = submconv_block_rows(kTaps * std::max(c_in, c_out), n);
+    at::Tensor gathered_grad = feat_grad ? at::empty({rows_per_block, kTaps * c_out}, feat.options()) : at::Tensor();
+    at::Tensor gathered_feat = weight_grad ? at::empty({rows_per_block, kTaps * c_in}, feat.options()) : at::Tensor();
+    for (int64_t r0 = 0; r0 < n; r0 += rows_per_block) {
+      const int64_t rows = std::min(rows_per_block, n - r0);
+      if (feat_grad) {
+        check(submconv_gather(type, grad.data_ptr(), c_out, nbr.data_ptr<int64_t>(), r0, rows, true,
+                              gathered_grad.data_ptr(), stream),
+              "submconv_backward");
+        at::Tensor block_out = grad_feat.narrow(0, r0, rows);
+        at::mm_out(block_out, gathered_grad.narrow(0, 0, rows), weight_taps);
+      }
+      if (weight_grad) {
+        check(submconv_gather(type, feat.data_ptr(), c_in, nbr.data_ptr<int64_t>(), r0, rows, false,
+                              gathered_feat.data_ptr(), stream),
+              "submconv_backward");
+        const at::Tensor grad_t = grad.narrow(0, r0, rows).t();
+        const at::Tensor block_feat = gathered_feat.narrow(0, 0, rows);
+        if (feat.scalar_type() == acc_type) {
+          grad_weight_acc.addmm_(grad_t, block_feat);
+        } else {
+          grad_weight_acc.add_(at::mm(grad_t, block_feat));
+        }
+      }
+    }
+  }
+  at::Tensor grad_weight = weight_grad ? grad_weight_acc.to(feat.scalar_type()).view(weight_in.sizes())
+                                       : at::empty({0}, feat.options());
+  return {grad_feat, grad_weight};
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(dos_ops, CUDA, m) {
@@ -235,6 +341,9 @@ TORCH_LIBRARY_IMPL(dos_ops, CUDA, m) {
   m.impl("grid_pool_max_backward", &grid_pool_max_backward_cuda);
   m.impl("grid_pool_mean_backward", &grid_pool_mean_backward_cuda);
   m.impl("zipf_sinkhorn", &zipf_sinkhorn_cuda);
+  m.impl("submconv_neighbours", &submconv_neighbours_cuda);
+  m.impl("submconv", &submconv_cuda);
+  m.impl("submconv_backward", &submconv_backward_cuda);
 }
 
 }  // namespace cuda

@@ -70,5 +70,16 @@ cudaError_t zipf_sinkhorn(FloatType type, const void* logits, int64_t n, int64_t
                           int64_t clouds, const double* prior, int64_t n_iter, SinkhornChunks chunks, void* target,
                           void* row_error, void* scratch, cudaStream_t stream);
 
+// ---- submconv ----
+size_t submconv_neighbours_scratch_bytes(int64_t n, int end_bit);
+// nbr [N, 27] (common/submconv.h) of the cells of grid [N, 3]; key, row, sorted_key, sorted_row are
+// scratch of n int64 each.
+cudaError_t submconv_neighbours(const int64_t* grid, const int64_t* offset, int64_t clouds, int64_t n, int end_bit,
+                                int64_t* key, int64_t* row, int64_t* sorted_key, int64_t* sorted_row, void* scratch,
+                                size_t scratch_bytes, int64_t* nbr, cudaStream_t stream);
+// dst [rows, 27 * channels] = rows of x at nbr[r0 + r, k] (mirrored: nbr[r0 + r, 26 - k]), 0 if missing.
+cudaError_t submconv_gather(FloatType type, const void* x, int64_t channels, const int64_t* nbr, int64_t r0,
+                            int64_t rows, bool mirrored, void* dst, cudaStream_t stream);
+
 }  // namespace cuda
 }  // namespace dos_ops
