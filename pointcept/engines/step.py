@@ -6,6 +6,8 @@ teacher update, belongs to a hook, not to this function.
 
 import torch
 
+from pointcept.utils.timing import PhaseTimer, phase
+
 from .amp import autocast
 from .launch import to_device
 from .storage import ScalarStorage
@@ -24,6 +26,7 @@ def train_step(
     forward_kwargs: dict | None = None,
     storage: ScalarStorage | None = None,
     step_number: int | None = None,
+    timer: PhaseTimer | None = None,
 ) -> dict:
     """Forward ``batch`` (moved to ``device``) under autocast, backward through ``scaler``, clip
     the gradient norm to ``clip_grad`` (if set), step ``optimizer``, ``scaler`` and ``scheduler``.
@@ -32,10 +35,13 @@ def train_step(
     (TypeError / FloatingPointError otherwise, before any gradient is touched; ``step_number``
     only names the step in that message). Returns the output with its tensors detached. If
     ``storage`` is given it receives ``grad_norm`` (when clipping), every 0-d tensor of the output
-    and ``lr`` (the largest group lr after the scheduler step).
+    and ``lr`` (the largest group lr after the scheduler step). With a ``timer`` the phases
+    ``to_device``, ``forward``, ``backward`` and ``optimizer`` (clipping, optimizer, scaler and
+    scheduler steps) are timed; the results do not change.
     """
-    batch = to_device(batch, device)
-    with autocast(device, amp_dtype):
+    with phase(timer, "to_device"):
+        batch = to_device(batch, device)
+    with phase(timer, "forward"), autocast(device, amp_dtype):
         output = model(batch, **(forward_kwargs or {}))
     if not isinstance(output, dict) or "loss" not in output:
         raise TypeError(f"the model must return a dict with 'loss' in training, got {type(output).__name__}")
@@ -44,7 +50,22 @@ def train_step(
         where = f" at step {step_number}" if step_number is not None else ""
         raise FloatingPointError(f"loss is {loss.item()}{where}")
     optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    with phase(timer, "backward"):
+        scaler.scale(loss).backward()
+    with phase(timer, "optimizer"):
+        _update(model, optimizer, scaler, scheduler, clip_grad, storage)
+    output = {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in output.items()}
+    if storage is not None:
+        for key, value in output.items():
+            if isinstance(value, torch.Tensor) and value.dim() == 0:
+                storage.put(key, float(value))
+        storage.put("lr", max(g["lr"] for g in optimizer.param_groups))
+    return output
+
+
+def _update(model, optimizer, scaler, scheduler, clip_grad, storage) -> None:
+    """Clip the gradient norm (recording ``grad_norm``), step the optimizer through the scaler,
+    then the scheduler."""
     if clip_grad:
         scaler.unscale_(optimizer)
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), float(clip_grad))
@@ -54,10 +75,3 @@ def train_step(
     scaler.update()
     if scheduler is not None:
         scheduler.step()
-    output = {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in output.items()}
-    if storage is not None:
-        for key, value in output.items():
-            if isinstance(value, torch.Tensor) and value.dim() == 0:
-                storage.put(key, float(value))
-        storage.put("lr", max(g["lr"] for g in optimizer.param_groups))
-    return output
