@@ -221,7 +221,14 @@ def cpu_has_bf16() -> str:
 
 def case_argv(args: argparse.Namespace, size: int, *extra: str) -> list[str]:
     argv = ["--sizes", str(size), "--config", args.config, "--scan", args.scan]
-    argv += ["--grid-size", str(args.grid_size), "--repeats", str(args.repeats), "--precision", args.precision]
+    argv += [
+        "--grid-size",
+        str(args.grid_size),
+        "--repeats",
+        str(args.repeats),
+        "--precision",
+        args.precision,
+    ]
     return argv + list(extra)
 
 
@@ -246,13 +253,14 @@ def run_table(args: argparse.Namespace) -> None:
         f"config {os.path.relpath(args.config, ROOT)}, scan {args.scan}, grid {args.grid_size} m, CPU, train mode"
     )
     print(TABLE.header(), flush=True)
-    backends, results = set(), []
+    backends, results, measured = set(), [], {}
     for size in args.sizes:
         r = run_case(__file__, case_argv(args, size))
         if isinstance(r, str):
             print(TABLE.row(size, tail=r), flush=True)
             continue
         results.append((str(size or "full"), r))
+        measured[size] = r
         print(
             TABLE.row(
                 r["points"],
@@ -285,18 +293,23 @@ def run_table(args: argparse.Namespace) -> None:
             f"  {label}: dense GFLOP by op: {ops}; sparse conv pairs {r['sparse_conv_pairs']}, torch saw {seen:.1f} GFLOP of them"
         )
     if args.copies:
-        scaling_check(args)
+        scaling_check(args, measured.get(args.copies_size))
     if args.bf16_check:
         run_bf16_check(args)
 
 
-def scaling_check(args: argparse.Namespace) -> None:
+def scaling_check(args: argparse.Namespace, single: dict | None) -> None:
+    """The table of ``args.copies`` copies of the ``args.copies_size`` crop; ``single``: that
+    crop's result when the size table already measured it (reused for k = 1)."""
     size = args.copies_size
     print(f"fixed-geometry scaling: k translated copies of the {size}-point crop in one cloud", flush=True)
     print(EFFICIENCY.header(), flush=True)
     per_flop = {}
     for k in args.copies:
-        r = run_case(__file__, case_argv(args, size, "--copies", str(k)))
+        if k == 1 and single is not None:
+            r = single
+        else:
+            r = run_case(__file__, case_argv(args, size, "--copies", str(k)))
         if isinstance(r, str):
             print(EFFICIENCY.row(f"k={k}", tail=r), flush=True)
             continue
@@ -338,7 +351,10 @@ def main(argv: list[str] | None = None) -> None:
         help=f"k of the fixed-geometry scaling check (default {DEFAULT_COPIES}; none: skip); with --case, one k",
     )
     parser.add_argument(
-        "--copies-size", type=int, default=30000, help="crop size copied by the scaling check"
+        "--copies-size",
+        type=int,
+        default=None,
+        help="crop copied by the scaling check (default: the first size)",
     )
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="a case's autocast")
     parser.add_argument(
@@ -349,6 +365,9 @@ def main(argv: list[str] | None = None) -> None:
     add_debug_argument(parser)
     args = parser.parse_args(argv)
     args.sizes = args.sizes if args.sizes is not None else DEFAULT_SIZES
+    args.copies_size = args.sizes[0] if args.copies_size is None else args.copies_size
+    if any(k < 1 for k in args.copies):
+        raise SystemExit(f"--copies must be >= 1, got {args.copies}")
     check_common_arguments(args)
     if args.case:
         if args.bf16_check:
