@@ -7,7 +7,19 @@ peak resident set size belongs to that size alone; the table also shows the RSS 
 step (model + data), so the step's own footprint is the difference. "CPU s" is the process's
 user+system time per step: on a shared machine it is a steadier measure than wall time.
 
-    OMP_NUM_THREADS=2 python tools/bench_backbone.py [--sizes 30000 60000 0] [--config ...] [--scan ...]
+Efficiency: the warm-up step of each case (so "warm-up s" includes the counting) counts the
+floating-point operations of the training step by operator (``pointcept.utils.flops``: torch's
+FlopCounterMode for dense ops, the submanifold convolutions from their neighbour pairs), and the
+case measures the fp32 ``torch.mm`` peak and the copy bandwidth in the same process. A second
+table gives per case the points entering each encoder stage, GFLOP (of which sparse conv),
+GFLOP/s, that as a percentage of the mm peak, and ms per GFLOP. The fixed-geometry scaling
+check (``--copies``) runs k translated, non-interacting copies of one crop in one cloud and says
+whether the time per FLOP stays within 15 %. ``--bf16-check`` alternates fp32 and bf16-autocast
+steps on the first size in one process and prints their time ratio and the relative output and
+gradient differences.
+
+    OMP_NUM_THREADS=2 python tools/bench_backbone.py [--sizes 30000 60000 0] [--copies 1 2 4] [--bf16-check]
+        [--config ...] [--scan ...]
 
 The scan is ``--scan`` or, by default, the sample under ``$DOS_REAL_DATA`` (see tools/bench_common.py).
 """

@@ -22,6 +22,14 @@ per step: on a shared machine it is a steadier measure than wall time. A case se
 with ``pointcept.ops.set_backend``, and counts the ``dos_ops`` kernel calls of its warm-up step:
 it fails unless they are non-zero with "fused" and zero with "reference"; the table prints them.
 
+After the table, each case's step is broken into phases timed inside the step
+(``pointcept.utils.timing.PhaseTimer`` passed to ``train_step`` and ``DOS.forward``; the medians
+over the timed steps): data (one worker making the batch: read, view pipeline, collate; plus the
+move to the device), teacher forward, student forward, backward, Sinkhorn and loss, optimizer and
+EMA (with the schedule hook), other; as shares of data + step time. Beside it, the data
+pipeline's rate in view pairs per second per worker against the training rate, and the number of
+workers that keeps the step fed.
+
     OMP_NUM_THREADS=2 python tools/bench_pretrain.py [--sizes 20000 60000] [--clouds 1] [--scan ...] [--device cuda]
 
 On CUDA a case also reports the peak GPU memory and whether attention ran flash-attn or SDPA.
