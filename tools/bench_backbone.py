@@ -262,7 +262,8 @@ def efficiency_row(label: str, r: dict) -> str:
 
 def run_table(args: argparse.Namespace) -> None:
     print(
-        f"config {os.path.relpath(args.config, ROOT)}, scan {args.scan}, grid {args.grid_size} m, CPU, train mode"
+        f"config {os.path.relpath(args.config, ROOT)}, scan {args.scan}, grid {args.grid_size} m, CPU, train mode; "
+        f"load average {os.getloadavg()[0]:.2f} (timings are only meaningful on an idle machine)"
     )
     print(TABLE.header(), flush=True)
     backends, results, measured = set(), [], {}
@@ -286,7 +287,7 @@ def run_table(args: argparse.Namespace) -> None:
             flush=True,
         )
         backends.add(f"grid_pool {r['grid_pool_backend']}, torch threads {r['threads']}")
-    print("; ".join(sorted(backends)))
+    print("; ".join(sorted(backends)) + f"; load average {os.getloadavg()[0]:.2f}")
     if not results:
         return
     r = results[0][1]
