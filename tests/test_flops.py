@@ -115,3 +115,18 @@ def test_forward_only_counts_one_pass_and_counting_changes_nothing():
     for a, b in zip(*grads):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert not conv._forward_hooks and not conv._forward_pre_hooks
+
+
+def test_cpu_attention_is_counted():
+    # torch's own formulas miss the CPU flash-attention kernels that scaled_dot_product_attention runs.
+    b, h, length, e = 2, 3, 16, 8
+    q, k, v = (torch.randn(b, h, length, e, requires_grad=True) for _ in range(3))
+    with StepFlopCounter([], kernel_size) as counter:
+        nn.functional.scaled_dot_product_attention(q, k, v).sum().backward()
+    # Forward: Q K^T and P V, 2 * L * L * E each per head; backward (flash): the scores recomputed,
+    # then the gradients of P, V, Q and K, five products of that size.
+    assert counter.dense["_scaled_dot_product_flash_attention_for_cpu"] == 2 * 2 * b * h * length * length * e
+    assert (
+        counter.dense["_scaled_dot_product_flash_attention_for_cpu_backward"] == 5 * 2 * b * h * length**2 * e
+    )
+    assert counter.total == 7 * 2 * b * h * length**2 * e

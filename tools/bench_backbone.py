@@ -208,14 +208,17 @@ def bf16_check(args: argparse.Namespace) -> dict:
         return float((a - b).norm() / b.norm().clamp_min(1e-30))
 
     flat32, flat16 = torch.cat([g.flatten() for g in g32]), torch.cat([g.flatten() for g in g16])
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    worst = max((rel(b, a), n) for a, b, n in zip(g32, g16, names) if a.norm() > 0)
     return dict(
         points=len(data["coord"]),
         fp32_s=float(np.median(times["fp32"] or [float("nan")])),
         bf16_s=float(np.median(times["bf16"] or [float("nan")])),
         output_rel_diff=rel(out16, out32),
         grad_rel_diff=rel(flat16, flat32),
-        grad_cosine=float(torch.nn.functional.cosine_similarity(flat16, flat32, dim=0)),
-        worst_param_grad_rel_diff=max(rel(b, a) for a, b in zip(g32, g16) if a.norm() > 0),
+        grad_cosine=float(torch.nn.functional.cosine_similarity(flat16.double(), flat32.double(), dim=0)),
+        worst_param_grad_rel_diff=worst[0],
+        worst_param=worst[1],
         cpu_bf16=cpu_has_bf16(),
     )
 
@@ -346,7 +349,7 @@ def run_bf16_check(args: argparse.Namespace) -> None:
         f"bf16 autocast vs fp32 at {r['points']} points (CPU flags: {r['cpu_bf16']}): fp32 {r['fp32_s']:.2f} s, "
         f"bf16 {r['bf16_s']:.2f} s, ratio bf16/fp32 {r['bf16_s'] / r['fp32_s']:.2f}; output rel. diff "
         f"{r['output_rel_diff']:.3g}, gradient rel. diff {r['grad_rel_diff']:.3g} (cosine {r['grad_cosine']:.4f}, "
-        f"worst parameter {r['worst_param_grad_rel_diff']:.3g})"
+        f"worst parameter {r['worst_param_grad_rel_diff']:.3g}: {r['worst_param']})"
     )
 
 

@@ -1,7 +1,8 @@
 """Floating-point operations of a training step, counted by operator.
 
 Dense operators are counted by ``torch.utils.flop_counter.FlopCounterMode`` (its per-operator
-formulas: matmuls, attention, convolutions). Sparse convolutions are counted from their actual
+formulas: matmuls, attention, convolutions; elementwise ops, norms and softmax count zero), with
+the formulas it lacks for the CPU attention kernels added (``EXTRA_FORMULAS``). Sparse convolutions are counted from their actual
 neighbour pairs instead: a convolution with ``P`` (output, input) voxel pairs does
 ``2 * C_in * C_out * P`` FLOPs forward, the same again for the input gradient (when the input
 needs one) and again for the weight gradient (when the weight needs one).
@@ -20,7 +21,7 @@ from collections.abc import Iterable
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 
 def submanifold_pairs(indices: torch.Tensor, kernel_size: int) -> int:
@@ -68,11 +69,28 @@ class _OpenBackward(torch.autograd.Function):
         return grad, None
 
 
+def _cpu_sdpa_flops(query, key, value, *args, out_val=None, **kwargs) -> int:
+    """The CPU flash-attention kernel: the same count as torch's formula for the CUDA kernels."""
+    return sdpa_flop_count(query, key, value)
+
+
+def _cpu_sdpa_backward_flops(grad_out, query, key, value, *args, out_val=None, **kwargs) -> int:
+    return sdpa_backward_flop_count(grad_out, query, key, value)
+
+
+# Operators torch's formulas miss: scaled_dot_product_attention on the CPU runs these.
+EXTRA_FORMULAS = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops,
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_sdpa_backward_flops,
+}
+
+
 class _SplitFlopCounterMode(FlopCounterMode):
-    """FlopCounterMode that hands the FLOPs of ops run inside a watched convolution to its owner."""
+    """FlopCounterMode (with ``EXTRA_FORMULAS``) that hands the FLOPs of ops run inside a watched
+    convolution to its owner."""
 
     def __init__(self, owner: "StepFlopCounter"):
-        super().__init__(display=False)
+        super().__init__(display=False, custom_mapping=EXTRA_FORMULAS)
         self.owner = owner
 
     def _count_flops(self, func_packet, out, args, kwargs):
