@@ -208,14 +208,16 @@ def test_bench_backbone_efficiency_scaling_and_bf16_lines(scan):
     }
     assert set(rows) == {"600", "k=1", "k=2"}, proc.stdout
     assert rows["k=1"][1:] == rows["600"][1:]  # k = 1 is the 600-point row, reused
-    for cells in rows.values():
+    for case, cells in rows.items():
         assert len(cells) == 9, cells
         points, stages = int(cells[1]), [int(n) for n in cells[2].split("/")]
         gflop, sparse, step_s, rate, share, ms_per_gflop = map(float, cells[3:])
         # Tiny config: 4 encoder stages, the first holding every input point, pooling shrinks.
         assert stages[0] == points and len(stages) == 4 and stages == sorted(stages, reverse=True)
         assert 0 < sparse < gflop and rate == pytest.approx(gflop / step_s, rel=0.05, abs=0.05)
-        assert share == pytest.approx(100 * rate / peak, rel=0.05, abs=0.1)
+        if case != "k=2":  # each case measures its own peak; the first case's is printed
+            assert share == pytest.approx(100 * rate / peak, rel=0.05, abs=0.1)
+        assert 0 < share < 100
         assert ms_per_gflop == pytest.approx(step_s / gflop * 1e3, rel=0.05, abs=0.05)
     assert int(rows["k=2"][1]) == 1200
     stages_1, stages_2 = (np.array(rows[k][2].split("/"), dtype=int) for k in ("k=1", "k=2"))
@@ -251,7 +253,7 @@ def test_bench_pretrain_prints_phase_shares_and_data_rate(scan):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
-    shares = next(line for line in lines if line.startswith("  600 reference: data ") and "%" in line)
+    shares = next(line for line in lines if line.startswith("  phases 600 reference: data "))
     values = dict(part.strip().rsplit(" ", 1) for part in shares.split(": ", 1)[1].split("|"))
     assert list(values) == [
         "data",
@@ -265,7 +267,7 @@ def test_bench_pretrain_prints_phase_shares_and_data_rate(scan):
     percent = [float(v.rstrip("%")) for v in values.values()]
     assert all(p >= 0 for p in percent) and sum(percent) == pytest.approx(100, abs=4)
     assert percent[1] > 0 and percent[2] > 0 and percent[3] > 0
-    rate = next(line for line in lines if line.startswith("  600 reference: data pipeline "))
+    rate = next(line for line in lines if line.startswith("  data 600 reference: pipeline "))
     assert " view pairs/s per worker vs training " in rate and "worker(s) keep this step fed" in rate
 
 

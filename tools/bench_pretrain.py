@@ -315,9 +315,9 @@ def run_table(args: argparse.Namespace) -> None:
     for (size, backend), r in results.items():
         shares = " | ".join(f"{k} {100 * v:.0f}%" for k, v in phase_shares(r).items())
         pairs_per_s = args.clouds / r["data_s"]
-        print(f"  {size} {backend}: {shares}")
+        print(f"  phases {size} {backend}: {shares}")
         print(
-            f"  {size} {backend}: data pipeline {pairs_per_s:.2f} view pairs/s per worker vs training "
+            f"  data {size} {backend}: pipeline {pairs_per_s:.2f} view pairs/s per worker vs training "
             f"{args.clouds / r['step_s']:.2f} view pairs/s ({1 / r['step_s']:.2f} steps/s): "
             f"{math.ceil(r['data_s'] / r['step_s'])} worker(s) keep this step fed"
         )
