@@ -147,6 +147,149 @@ def test_bench_pretrain_table_counts_fused_kernels_only_with_fused(scan):
     assert "pretrain step 600: " in proc.stdout and "x fused vs reference" in proc.stdout
 
 
+def load_tool(name, monkeypatch):
+    """tools/<name>.py as a module (its ``from bench_common import ...`` needs tools/ on the path)."""
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "tools"))
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "tools", f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_translated_copies_do_not_interact(monkeypatch):
+    import torch
+
+    from pointcept.ops import reference
+    from pointcept.utils.flops import submanifold_pairs
+
+    bench = load_tool("bench_backbone", monkeypatch)
+    g = torch.Generator().manual_seed(0)
+    grid = torch.unique(torch.randint(0, 9, (200, 3), generator=g), dim=0)
+    coord = grid.float() * 0.05 + 0.01
+    data = dict(coord=coord, grid_coord=grid, feat=torch.cat([coord, torch.rand(len(grid), 1)], 1))
+    data["offset"] = torch.tensor([len(grid)])
+    three = bench.translated_copies(data, 3, 0.05)
+    n = len(grid)
+    assert three["offset"].tolist() == [3 * n]
+    # 9 voxels wide -> shifted by 16 voxels (0.8 m) per copy, along x only, features included.
+    for c in range(3):
+        part = slice(c * n, (c + 1) * n)
+        torch.testing.assert_close(three["grid_coord"][part], grid + torch.tensor([16 * c, 0, 0]))
+        torch.testing.assert_close(three["coord"][part], coord + torch.tensor([0.8 * c, 0.0, 0.0]))
+        torch.testing.assert_close(three["feat"][part, :3], three["coord"][part])
+    batch0 = torch.zeros(3 * n, 1, dtype=torch.long)
+    pairs_three = submanifold_pairs(torch.cat([batch0, three["grid_coord"]], 1), 3)
+    assert pairs_three == 3 * submanifold_pairs(torch.cat([batch0[:n], grid], 1), 3)
+    for stride in (2, 4, 8, 16):
+        cells = len(
+            reference.grid_pool(
+                three["grid_coord"], three["offset"], three["feat"], three["coord"], stride
+            ).feat
+        )
+        single = len(reference.grid_pool(grid, data["offset"], data["feat"], coord, stride).feat)
+        assert cells == 3 * single
+    assert bench.translated_copies(data, 1, 0.05) is data
+
+
+def test_bench_backbone_efficiency_scaling_and_bf16_lines(scan):
+    proc = run_tool(
+        "bench_backbone.py", "--config", BACKBONE_TINY, "--scan", scan, "--sizes", "600", "--repeats", "0",
+        "--copies", "1", "2", "--bf16-check",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    peak_line = next(line for line in lines if line.startswith("fp32 torch.mm 2048^3 peak "))
+    peak = float(peak_line.split()[4])
+    assert peak > 0 and " GB/s" in peak_line
+    header = "case points points per encoder stage GFLOP sparse step s GFLOP/s % peak ms/GFLOP".split()
+    assert [line.split() for line in lines].count(header) == 2, proc.stdout
+    rows = {
+        line.split()[0]: line.split() for line in lines if line.split()[:1] in (["600"], ["k=1"], ["k=2"])
+    }
+    assert set(rows) == {"600", "k=1", "k=2"}, proc.stdout
+    assert rows["k=1"][1:] == rows["600"][1:]  # k = 1 is the 600-point row, reused
+    for case, cells in rows.items():
+        assert len(cells) == 9, cells
+        points, stages = int(cells[1]), [int(n) for n in cells[2].split("/")]
+        gflop, sparse, step_s, rate, share, ms_per_gflop = map(float, cells[3:])
+        # Tiny config: 4 encoder stages, the first holding every input point, pooling shrinks.
+        assert stages[0] == points and len(stages) == 4 and stages == sorted(stages, reverse=True)
+        assert 0 < sparse < gflop and rate == pytest.approx(gflop / step_s, rel=0.05, abs=0.05)
+        if case != "k=2":  # each case measures its own peak; the first case's is printed
+            assert share == pytest.approx(100 * rate / peak, rel=0.05, abs=0.1)
+        assert 0 < share < 100
+        assert ms_per_gflop == pytest.approx(step_s / gflop * 1e3, rel=0.05, abs=0.05)
+    assert int(rows["k=2"][1]) == 1200
+    stages_1, stages_2 = (np.array(rows[k][2].split("/"), dtype=int) for k in ("k=1", "k=2"))
+    np.testing.assert_array_equal(stages_2, 2 * stages_1)
+    assert any(line.startswith("time per FLOP varies by ") and "over k = [1, 2]" in line for line in lines)
+    assert any(
+        line.startswith("  600: dense GFLOP by op: ") and "sparse conv pairs " in line for line in lines
+    )
+    bf16 = next(line for line in lines if line.startswith("bf16 autocast vs fp32 at 600 points"))
+    assert "ratio bf16/fp32 " in bf16 and "output rel. diff " in bf16 and "gradient rel. diff " in bf16
+
+
+def test_phase_shares_by_hand(monkeypatch):
+    bench = load_tool("bench_pretrain", monkeypatch)
+    phases = dict(
+        schedule=0.1, to_device=0.2, forward=3.0, teacher_forward=1.0, student_forward=1.5, sinkhorn_loss=0.25,
+        backward=4.0, optimizer=0.5, ema=0.2,
+    )  # fmt: skip
+    # Step 8.5 s: 0.5 s outside the top-level phases; 0.25 s of forward outside DOS's phases.
+    shares = bench.phase_shares(dict(phase_s=phases, step_s=8.5, data_s=1.5))
+    expected = {
+        "data": 1.7, "teacher fwd": 1.0, "student fwd": 1.5, "backward": 4.0, "sinkhorn+loss": 0.25,
+        "optimizer+EMA": 0.8, "other": 0.75,
+    }  # fmt: skip
+    assert shares == pytest.approx({k: v / 10.0 for k, v in expected.items()})
+    assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_bench_pretrain_prints_phase_shares_and_data_rate(scan):
+    proc = run_tool(
+        "bench_pretrain.py", "--config", PRETRAIN_TINY, "--scan", scan, "--sizes", "600", "--repeats", "1",
+        "--backends", "reference",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    shares = next(line for line in lines if line.startswith("  phases 600 reference: data "))
+    values = dict(part.strip().rsplit(" ", 1) for part in shares.split(": ", 1)[1].split("|"))
+    assert list(values) == [
+        "data",
+        "teacher fwd",
+        "student fwd",
+        "backward",
+        "sinkhorn+loss",
+        "optimizer+EMA",
+        "other",
+    ]
+    percent = [float(v.rstrip("%")) for v in values.values()]
+    assert all(p >= 0 for p in percent) and sum(percent) == pytest.approx(100, abs=4)
+    assert percent[1] > 0 and percent[2] > 0 and percent[3] > 0
+    rate = next(line for line in lines if line.startswith("  data 600 reference: pipeline "))
+    assert " view pairs/s per worker vs training " in rate and "worker(s) keep this step fed" in rate
+
+
+def test_grid_pool_packed_key_baseline_matches_the_reference(monkeypatch):
+    import torch
+
+    from pointcept.ops import reference
+
+    bench = load_tool("bench_ops", monkeypatch)
+    torch.manual_seed(0)
+    grid_coord, offset = bench.lidar_like_grid(3, 500)
+    feat = torch.randn(len(grid_coord), 5)
+    coord = grid_coord.float() * 0.05
+    pooled, mean_coord, cluster, head = bench.pool_packed_key_native(grid_coord, offset, feat, coord, 2)
+    ref = reference.grid_pool(grid_coord, offset, feat, coord, 2)
+    assert len(pooled) < len(feat)
+    torch.testing.assert_close(pooled, ref.feat, rtol=0, atol=0)
+    torch.testing.assert_close(mean_coord, ref.coord)
+    torch.testing.assert_close(cluster, ref.cluster, rtol=0, atol=0)
+    torch.testing.assert_close(head, ref.head, rtol=0, atol=0)
+
+
 DET_CONFIG = """
 _base_ = [{runtime!r}, {tiny!r}]
 model = dict(

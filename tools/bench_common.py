@@ -117,6 +117,51 @@ def time_steps(
     )
 
 
+def synchronize() -> None:
+    """Wait for queued GPU work, so wall-clock times cover the kernels (no-op without CUDA)."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
+def best_time(fn: Callable[[], object], repeat: int) -> float:
+    """Best wall time of ``repeat`` calls of ``fn`` after one untimed warm-up call."""
+    fn()  # warm-up: allocator, lazy init
+    times = []
+    for _ in range(repeat):
+        synchronize()
+        start = time.perf_counter()
+        fn()
+        synchronize()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def copy_bandwidth(repeat: int, device=None) -> tuple[float, float]:
+    """GB/s (read + write) of cloning a 256 MB tensor, and of copying it into an existing tensor.
+
+    The clone includes first-touch page faults of the new tensor, which dominate on some VMs.
+    """
+    import torch
+
+    x = torch.ones(64 * 1024 * 1024, device=device)
+    y = torch.empty_like(x)
+    nbytes = 2 * x.numel() * x.element_size()
+    return nbytes / best_time(lambda: x.clone(), repeat) / 1e9, nbytes / best_time(
+        lambda: y.copy_(x), repeat
+    ) / 1e9
+
+
+def matmul_peak_gflops(size: int = 2048, repeat: int = 5) -> float:
+    """GFLOP/s of a ``size`` x ``size`` fp32 ``torch.mm`` (best of ``repeat``): the machine's
+    practical fp32 peak with the current torch threads, against which a step's rate is given."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    return 2 * size**3 / best_time(lambda: torch.mm(a, b), repeat) / 1e9
+
+
 # ---------------------------------------------------------------------------------- running cases
 def add_common_arguments(
     parser: argparse.ArgumentParser,

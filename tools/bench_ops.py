@@ -17,9 +17,9 @@ Needs the extension (``cd libs/dos_ops && python setup.py develop``); ``torch_sc
 
 import argparse
 import importlib.util
-import time
 
 import torch
+from bench_common import best_time, copy_bandwidth
 
 import pointcept.ops as ops
 from pointcept.ops import reference
@@ -27,40 +27,9 @@ from pointcept.utils.errors import add_debug_argument, run_cli
 from pointcept.utils.offsets import offset2batch
 
 
-def synchronize() -> None:
-    """Wait for queued GPU work, so wall-clock times cover the kernels (no-op without CUDA)."""
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        torch.cuda.synchronize()
-
-
-def best_time(fn, repeat: int) -> float:
-    fn()  # warm-up: allocator, lazy init
-    times = []
-    for _ in range(repeat):
-        synchronize()
-        start = time.perf_counter()
-        fn()
-        synchronize()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
 def report(op: str, case: str, fused: float, baseline: float, name: str) -> None:
     print(f"  {op} {case}: fused {fused * 1e3:.1f} ms, {name} {baseline * 1e3:.1f} ms")
     print(f"{op} {case}: {baseline / fused:.1f}x vs {name}")
-
-
-def copy_bandwidth(repeat: int, device: torch.device) -> tuple[float, float]:
-    """GB/s (read + write) of cloning a 256 MB tensor, and of copying it into an existing tensor.
-
-    The clone includes first-touch page faults of the new tensor, which dominate on some VMs.
-    """
-    x = torch.ones(64 * 1024 * 1024, device=device)
-    y = torch.empty_like(x)
-    nbytes = 2 * x.numel() * x.element_size()
-    return nbytes / best_time(lambda: x.clone(), repeat) / 1e9, nbytes / best_time(
-        lambda: y.copy_(x), repeat
-    ) / 1e9
 
 
 def bench_zipf_sinkhorn(repeat: int, device: torch.device) -> None:
@@ -111,6 +80,22 @@ def pool_packed_key(grid_coord, offset, feat, coord, stride):
     return _segment_pool(feat, coord, cluster, counts, order)
 
 
+def pool_packed_key_native(grid_coord, offset, feat, coord, stride):
+    """Baseline from native torch ops only: one packed int64 key per point, torch.unique, then
+    torch.segment_reduce over the points sorted by cell. Returns what ``_segment_pool`` does.
+
+    The key packs (cloud, x, y, z) in 16 bits each, so its order is the lexicographic order of
+    the fused kernel's cells as long as every cell coordinate is below 2**16."""
+    cell = grid_coord // stride
+    key = offset2batch(offset) << 48 | cell[:, 0] << 32 | cell[:, 1] << 16 | cell[:, 2]
+    _, cluster, counts = torch.unique(key, sorted=True, return_inverse=True, return_counts=True)
+    order = torch.argsort(cluster, stable=True)
+    pooled = torch.segment_reduce(feat[order], "max", lengths=counts)
+    mean_coord = torch.segment_reduce(coord[order], "mean", lengths=counts)
+    head = order[torch.cumsum(counts, dim=0) - counts]
+    return pooled, mean_coord, cluster, head
+
+
 def pool_rowwise_unique(grid_coord, offset, feat, coord, stride):
     """Baseline: Sonata-style torch.unique(dim=0) over (cloud, cell) rows, then segment_csr."""
     rows = torch.cat([offset2batch(offset)[:, None], grid_coord // stride], dim=1)
@@ -139,13 +124,21 @@ def bench_grid_pool(repeat: int, device: torch.device) -> None:
         fused_fb = best_time(fused_train, repeat)
     baseline = best_time(lambda: reference.grid_pool(grid_coord, offset, feat, coord, stride), repeat)
     report("grid_pool", case + " fwd", fused, baseline, "reference (unique(dim=0) + scatter_reduce)")
+    baselines = [(pool_packed_key_native, "packed-key torch.unique + torch.segment_reduce")]
     if importlib.util.find_spec("torch_scatter") is None:
-        print("grid_pool: torch_scatter not installed; skipping the torch.unique + segment_csr baselines")
-        return
-    for fn, name in (
-        (pool_packed_key, "packed-key torch.unique + torch_scatter.segment_csr"),
-        (pool_rowwise_unique, "row-wise torch.unique(dim=0) + segment_csr (Sonata)"),
-    ):
+        print(
+            "grid_pool: torch_scatter not installed; skipping the torch.unique + torch_scatter.segment_csr baselines"
+        )
+    else:
+        baselines += [
+            (pool_packed_key, "packed-key torch.unique + torch_scatter.segment_csr"),
+            (pool_rowwise_unique, "row-wise torch.unique(dim=0) + segment_csr (Sonata)"),
+        ]
+    with ops.use_backend("fused"):
+        expected = ops.grid_pool(grid_coord, offset, feat, coord, stride).feat
+    for fn, name in baselines:
+        if not torch.equal(fn(grid_coord, offset, feat, coord, stride)[0], expected):
+            raise RuntimeError(f"grid_pool baseline {name!r} pools differently from the fused kernel")
         baseline = best_time(lambda fn=fn: fn(grid_coord, offset, feat, coord, stride), repeat)
         report("grid_pool", case + " fwd", fused, baseline, name)
 

@@ -22,6 +22,14 @@ per step: on a shared machine it is a steadier measure than wall time. A case se
 with ``pointcept.ops.set_backend``, and counts the ``dos_ops`` kernel calls of its warm-up step:
 it fails unless they are non-zero with "fused" and zero with "reference"; the table prints them.
 
+After the table, each case's step is broken into phases timed inside the step
+(``pointcept.utils.timing.PhaseTimer`` passed to ``train_step`` and ``DOS.forward``; the medians
+over the timed steps): data (one worker making the batch: read, view pipeline, collate; plus the
+move to the device), teacher forward, student forward, backward, Sinkhorn and loss, optimizer and
+EMA (with the schedule hook), other; as shares of data + step time. Beside it, the data
+pipeline's rate in view pairs per second per worker against the training rate, and the number of
+workers that keeps the step fed.
+
     OMP_NUM_THREADS=2 python tools/bench_pretrain.py [--sizes 20000 60000] [--clouds 1] [--scan ...] [--device cuda]
 
 On CUDA a case also reports the peak GPU memory and whether attention ran flash-attn or SDPA.
@@ -32,9 +40,12 @@ The scan is ``--scan`` or, by default, the sample under ``$DOS_REAL_DATA`` (see 
 import argparse
 import collections
 import copy
+import math
 import os
+import time
 from types import SimpleNamespace
 
+import numpy as np
 from bench_common import (
     ROOT,
     STEP_COLUMNS,
@@ -56,6 +67,11 @@ from pointcept.utils.errors import add_debug_argument, run_cli
 DEFAULT_CONFIG = os.path.join(ROOT, "configs/semantic_kitti/pretrain-dos.py")
 DEFAULT_SIZES = [20000, 60000]
 BACKENDS = ("fused", "reference")
+# Timed phases of a step: the schedule hook, train_step's and DOS.forward's (nested in "forward"), the EMA.
+PHASES = (
+    "schedule", "to_device", "forward", "teacher_forward", "student_forward", "sinkhorn_loss", "backward",
+    "optimizer", "ema",
+)  # fmt: skip
 TABLE = Table(
     [
         ("size", 6, "d"),
@@ -94,6 +110,35 @@ def pretrain_batch(cfg, scan_path: str, view_points: int, num_clouds: int) -> di
     return collate_fn(samples)
 
 
+def data_pipeline_seconds(cfg, scan_path: str, view_points: int, num_clouds: int, repeats: int) -> float:
+    """Median wall seconds for one worker to make a batch (read, ``num_clouds`` two-view pipeline
+    runs, collate), over ``repeats`` batches."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        pretrain_batch(cfg, scan_path, view_points, num_clouds)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def phase_shares(r: dict) -> dict:
+    """Shares of one worker's data time plus the step's wall time, by phase (``PHASE_GROUPS``)."""
+    p = r["phase_s"]
+    inside_forward = p["teacher_forward"] + p["student_forward"] + p["sinkhorn_loss"]
+    seconds = {
+        "data": r["data_s"] + p["to_device"],
+        "teacher fwd": p["teacher_forward"],
+        "student fwd": p["student_forward"],
+        "backward": p["backward"],
+        "sinkhorn+loss": p["sinkhorn_loss"],
+        "optimizer+EMA": p["optimizer"] + p["ema"] + p["schedule"],
+    }
+    top_level = sum(p[k] for k in ("schedule", "to_device", "forward", "backward", "optimizer", "ema"))
+    seconds["other"] = max(r["step_s"] - top_level, 0.0) + max(p["forward"] - inside_forward, 0.0)
+    total = r["data_s"] + r["step_s"]
+    return {k: v / total for k, v in seconds.items()}
+
+
 def schedule_hook_cfg(cfg) -> dict:
     """The config's one ``DOSScheduleHook`` entry (ValueError unless there is exactly one)."""
     found = [h for h in cfg.get("hooks") or [] if h.get("type") == "DOSScheduleHook"]
@@ -121,7 +166,6 @@ def dos_ops_counter():
 
 def run_one_case(args: argparse.Namespace) -> dict:
     """Time ``args.repeats`` pretraining steps after one warm-up, on ``args.backends[0]``."""
-    import numpy as np
     import torch
 
     from pointcept import ops
@@ -130,6 +174,7 @@ def run_one_case(args: argparse.Namespace) -> dict:
     from pointcept.engines.storage import ScalarStorage
     from pointcept.models import build_model
     from pointcept.utils.config import load_config
+    from pointcept.utils.timing import PhaseTimer
 
     ops.set_backend(args.backends[0])
     backend = ops.get_backend()
@@ -157,8 +202,14 @@ def run_one_case(args: argparse.Namespace) -> dict:
     (hook,) = build_hooks([schedule_hook_cfg(cfg)], trainer)
     hook.before_train()
 
+    timers = []
+
     def step() -> float:
-        hook.before_step()
+        timers.append(PhaseTimer(torch.cuda.synchronize if device.type == "cuda" else None))
+        timer = timers[-1]
+        trainer.forward_kwargs["timer"] = timer
+        with timer.phase("schedule"):
+            hook.before_step()
         output = train_step(
             model,
             batch,
@@ -171,14 +222,18 @@ def run_one_case(args: argparse.Namespace) -> dict:
             forward_kwargs=trainer.forward_kwargs,
             storage=trainer.storage,
             step_number=trainer.step + 1,
+            timer=timer,
         )
         trainer.step += 1
-        hook.after_step()
+        with timer.phase("ema"):
+            hook.after_step()
         return float(output["loss"])
 
     rss_before = peak_rss_mb()
     counter = dos_ops_counter()
     losses, timing = time_steps(step, args.repeats, warmup_context=counter)
+    timed = timers[1:] or timers
+    phases = {name: float(np.median([t.seconds.get(name, 0.0) for t in timed])) for name in PHASES}
     num_calls = sum(counter.counts.values())
     if (backend == "reference") != (num_calls == 0):
         raise RuntimeError(
@@ -193,6 +248,8 @@ def run_one_case(args: argparse.Namespace) -> dict:
         backend=backend,
         dos_ops_calls=dict(sorted(counter.counts.items())),
         losses=losses,
+        phase_s=phases,
+        data_s=data_pipeline_seconds(cfg, args.scan, args.sizes[0], args.clouds, max(args.repeats, 1)),
         # What the hook applied at the last step (tau_t, mask size and ratio, weight decay, momentum).
         schedule={k: trainer.storage.latest(k) for k in trainer.storage.names() if k.startswith("sched/")},
         **device_report(device, amp_dtype),
@@ -206,7 +263,7 @@ def run_table(args: argparse.Namespace) -> None:
         f"load average {os.getloadavg()[0]:.2f} (timings are only meaningful on an idle machine)"
     )
     print(TABLE.header(), flush=True)
-    step_s, points, extras = {}, {}, set()
+    step_s, points, extras, results = {}, {}, set(), {}
     for size in args.sizes:
         for backend in args.backends:
             argv = ["--sizes", str(size), "--backends", backend, "--config", args.config, "--scan", args.scan]
@@ -218,6 +275,7 @@ def run_table(args: argparse.Namespace) -> None:
                 print(TABLE.row(size, backend, tail=r), flush=True)
                 continue
             step_s[size, backend], points[size, backend] = r["step_s"], r["points"]
+            results[size, backend] = r
             calls = ", ".join(f"{k} {v}" for k, v in r["dos_ops_calls"].items()) or "none"
             row = TABLE.row(
                 size,
@@ -236,6 +294,19 @@ def run_table(args: argparse.Namespace) -> None:
             schedule = ", ".join(f"{k.removeprefix('sched/')} {v:.4g}" for k, v in r["schedule"].items())
             extras.add(f"schedule at the last step: {schedule}")
     print("; ".join(sorted(extras)) + f"; load average at the end {os.getloadavg()[0]:.2f}")
+    print(
+        "phase shares of (one worker's data time + step time); data = pipeline (read, views, collate) + "
+        "to device, other = forward outside the model's phases (dispatch, stats) and the remainder:"
+    )
+    for (size, backend), r in results.items():
+        shares = " | ".join(f"{k} {100 * v:.0f}%" for k, v in phase_shares(r).items())
+        pairs_per_s = args.clouds / r["data_s"]
+        print(f"  phases {size} {backend}: {shares}")
+        print(
+            f"  data {size} {backend}: pipeline {pairs_per_s:.2f} view pairs/s per worker vs training "
+            f"{args.clouds / r['step_s']:.2f} view pairs/s ({1 / r['step_s']:.2f} steps/s): "
+            f"{math.ceil(r['data_s'] / r['step_s'])} worker(s) keep this step fed"
+        )
     for size in args.sizes:
         if (size, "fused") in step_s and (size, "reference") in step_s:
             same = points[size, "fused"] == points[size, "reference"]

@@ -8,6 +8,8 @@ import math
 
 import torch
 
+from pointcept.utils.timing import PhaseTimer, phase
+
 from .amp import autocast
 from .launch import to_device
 from .nonfinite import NonFiniteGuard
@@ -28,6 +30,7 @@ def train_step(
     storage: ScalarStorage | None = None,
     step_number: int | None = None,
     nonfinite: NonFiniteGuard | None = None,
+    timer: PhaseTimer | None = None,
 ) -> dict:
     """Forward ``batch`` (moved to ``device``) under autocast, backward through ``scaler``, clip
     the gradient norm to ``clip_grad`` (if set), step ``optimizer``, ``scaler`` and ``scheduler``.
@@ -39,13 +42,16 @@ def train_step(
     was skipped). ``step_number`` names the step in messages. Returns the output with its tensors
     detached. If ``storage`` is given it receives ``grad_norm`` (when clipping), every 0-d tensor
     of the output and ``lr`` (the largest group lr after the scheduler step); nothing for a
-    skipped step.
+    skipped step. With a ``timer`` the phases ``to_device``, ``forward``, ``backward`` and
+    ``optimizer`` (clipping, checks, optimizer, scaler and scheduler steps) are timed; the results
+    do not change.
     """
-    batch = to_device(batch, device)
+    with phase(timer, "to_device"):
+        batch = to_device(batch, device)
     buffers = None
     if nonfinite is not None and nonfinite.policy == "skip":
         buffers = {k: v.detach().clone() for k, v in model.named_buffers()}
-    with autocast(device, amp_dtype):
+    with phase(timer, "forward"), autocast(device, amp_dtype):
         output = model(batch, **(forward_kwargs or {}))
     if not isinstance(output, dict) or "loss" not in output:
         raise TypeError(f"the model must return a dict with 'loss' in training, got {type(output).__name__}")
@@ -54,14 +60,40 @@ def train_step(
         if not torch.isfinite(loss.detach()):
             where = f" at step {step_number}" if step_number is not None else ""
             raise FloatingPointError(f"loss is {loss.item()}{where}")
-        bad_loss, bad_terms = False, {}
+        bad_terms = None
     else:
-        bad_loss, bad_terms = nonfinite.loss_verdict(output, device)
+        bad_loss, terms = nonfinite.loss_verdict(output, device)
+        bad_terms = terms if bad_loss else None
         if bad_loss and nonfinite.policy == "stop":
-            nonfinite.reject(nonfinite.problem(step_number, bad_terms, None))
+            nonfinite.reject(nonfinite.problem(step_number, terms, None))
     optimizer.zero_grad(set_to_none=True)
     # A skipped step still runs backward: under DDP every rank must join the gradient all-reduce.
-    scaler.scale(loss).backward()
+    with phase(timer, "backward"):
+        scaler.scale(loss).backward()
+    with phase(timer, "optimizer"):
+        updated = _update(
+            model, optimizer, scaler, scheduler, clip_grad, storage, nonfinite, step_number, bad_terms
+        )
+    if not updated:
+        with torch.no_grad():  # the skipped step leaves no trace in the buffers (e.g. BN statistics)
+            for name, value in model.named_buffers():
+                value.copy_(buffers[name])
+        return _detached(output)
+    output = _detached(output)
+    if storage is not None:
+        for key, value in output.items():
+            if isinstance(value, torch.Tensor) and value.dim() == 0:
+                storage.put(key, float(value))
+        storage.put("lr", max(g["lr"] for g in optimizer.param_groups))
+    return output
+
+
+def _update(
+    model, optimizer, scaler, scheduler, clip_grad, storage, nonfinite, step_number, bad_terms
+) -> bool:
+    """Clip the gradient norm, apply the ``nonfinite`` policy (``bad_terms``: the non-finite loss
+    terms, None when the loss is finite), then step the optimizer through the scaler and the
+    scheduler. Returns False when the step was skipped (gradients cleared, nothing stepped)."""
     norm = None
     if clip_grad:
         scaler.unscale_(optimizer)
@@ -72,13 +104,10 @@ def train_step(
     # An enabled (fp16) GradScaler skips overflowing steps itself and lowers its scale.
     bad_grad = norm is not None and not math.isfinite(norm) and not scaler.is_enabled()
     if nonfinite is not None:
-        if bad_loss or bad_grad:
-            nonfinite.reject(nonfinite.problem(step_number, bad_terms, norm))
+        if bad_terms is not None or bad_grad:
+            nonfinite.reject(nonfinite.problem(step_number, bad_terms or {}, norm))
             optimizer.zero_grad(set_to_none=True)
-            with torch.no_grad():
-                for name, value in model.named_buffers():
-                    value.copy_(buffers[name])
-            return _detached(output)
+            return False
         nonfinite.accept()
     if storage is not None and clip_grad:
         storage.put("grad_norm", norm)
@@ -86,13 +115,7 @@ def train_step(
     scaler.update()
     if scheduler is not None:
         scheduler.step()
-    output = _detached(output)
-    if storage is not None:
-        for key, value in output.items():
-            if isinstance(value, torch.Tensor) and value.dim() == 0:
-                storage.put(key, float(value))
-        storage.put("lr", max(g["lr"] for g in optimizer.param_groups))
-    return output
+    return True
 
 
 def _detached(output: dict) -> dict:

@@ -22,6 +22,7 @@ from pointcept.models.dos_head import DOSHead
 from pointcept.models.dos_loss import Term, check_target, distill_term, regression_term, segment_log_softmax
 from pointcept.models.masking import backbone_input, block_mask, check_jitter, check_mask_args, masked_input
 from pointcept.ops import zipf_prior
+from pointcept.utils.timing import PhaseTimer, phase
 
 
 @MODELS.register_module()
@@ -164,7 +165,12 @@ class DOS(nn.Module):
                 t.copy_(s)
 
     def forward(
-        self, data: dict, tau_t: float = 0.07, mask_size: float = 1.0, mask_ratio: float = 0.7
+        self,
+        data: dict,
+        tau_t: float = 0.07,
+        mask_size: float = 1.0,
+        mask_ratio: float = 0.7,
+        timer: PhaseTimer | None = None,
     ) -> dict:
         """One DOS step on a batch of two views per scene.
 
@@ -177,6 +183,9 @@ class DOS(nn.Module):
             mask_ratio (float): fraction of each cloud's cubes masked, in [0, 1).
             ``DOSScheduleHook`` schedules all three and passes them at every step; the defaults
             are the final values of the outdoor recipe (docs/method.md).
+            timer (PhaseTimer | None): times the phases ``teacher_forward``, ``student_forward``
+                (masking included) and ``sinkhorn_loss`` (matching, Sinkhorn, loss and statistics)
+                for the benchmarks; results do not depend on it.
 
         Returns:
             dict with 0-d tensors ``loss``, ``loss_same``, ``loss_cross`` (loss = loss_same +
@@ -196,14 +205,19 @@ class DOS(nn.Module):
         if views[0]["offset"].numel() != views[1]["offset"].numel():
             raise ValueError("DOS: both views must hold the same number of clouds")
 
-        with torch.no_grad():
+        with phase(timer, "teacher_forward"), torch.no_grad():
             teachers = [self._encode(self.teacher, v) for v in views]
         students, kept = [], []
-        for view in views:
-            keep = block_mask(view["origin_coord"], view["offset"], mask_size, mask_ratio)
-            students.append(self._encode(self.student, view, keep))
-            kept.append(keep)
+        with phase(timer, "student_forward"):
+            for view in views:
+                keep = block_mask(view["origin_coord"], view["offset"], mask_size, mask_ratio)
+                students.append(self._encode(self.student, view, keep))
+                kept.append(keep)
+        with phase(timer, "sinkhorn_loss"):
+            return self._loss(students, teachers, kept, tau_t, mask_size)
 
+    def _loss(self, students: list, teachers: list, kept: list, tau_t: float, mask_size: float) -> dict:
+        """The loss and statistics of ``forward`` from both views' student and teacher cells."""
         same = [self._term(students[i], teachers[i], tau_t, same_view=True) for i in range(2)]
         cross = [self._term(students[i], teachers[1 - i], tau_t, same_view=False) for i in range(2)]
         # Same- and cross-view terms weigh 1/2 each per view; total = L(view1) + L(view2).
