@@ -11,14 +11,17 @@ import os
 import numpy as np
 
 from .sensor import SensorConfig, raycast
+from .skew import thin_objects
 from .street import make_street
 
 
-def generate_sequence(seed: int, num_scans: int, sensor: SensorConfig, step: float = 2.5):
+def generate_sequence(seed: int, num_scans: int, sensor: SensorConfig, step: float = 2.5, skew: float = 0.0):
     """Scans of one drive down a random street.
 
     Returns a list of ``num_scans`` (points (N,4) float32, labels (N,) uint32) pairs in the sensor
-    frame; scan i is taken ``i * step`` metres further along the street.
+    frame; scan i is taken ``i * step`` metres further along the street. ``skew`` > 0 thins the
+    street's objects by a power law over their classes (``skew.thin_objects``, own generator
+    seeded from ``seed``); ``skew == 0`` is the unskewed street, bit for bit.
     """
     if num_scans < 1:
         raise ValueError(f"num_scans must be >= 1, got {num_scans}")
@@ -26,6 +29,7 @@ def generate_sequence(seed: int, num_scans: int, sensor: SensorConfig, step: flo
     travel = (num_scans - 1) * step
     margin = sensor.max_range + 15
     scene = make_street(rng, -margin, travel + margin, keep_clear=(-1.0, travel + 1.0))
+    thin_objects(scene, skew, np.random.default_rng([seed, 1]))
     lane_y = -scene.layout.lane_half / 2
     scans = []
     for i in range(num_scans):
@@ -41,18 +45,19 @@ def write_semantic_kitti(
     seed: int = 0,
     step: float = 2.5,
     with_labels: bool = True,
+    skew: float = 0.0,
 ) -> dict[str, int]:
     """Write ``{sequence id: number of scans}`` under ``out_dir/dataset/sequences`` in KITTI format.
 
     Returns ``{"scans": ..., "points": ...}`` totals. Sequence ``SS`` uses seed ``(seed, SS)``, so a
-    sequence does not change when others are added.
+    sequence does not change when others are added. ``skew``: see ``generate_sequence``.
     """
     sensor = sensor or SensorConfig()
     total_scans = total_points = 0
     for seq, num_scans in sequences.items():
         seq = f"{int(seq):02d}"
         scans = generate_sequence(
-            int(np.random.SeedSequence([seed, int(seq)]).generate_state(1)[0]), num_scans, sensor, step
+            int(np.random.SeedSequence([seed, int(seq)]).generate_state(1)[0]), num_scans, sensor, step, skew
         )
         seq_dir = os.path.join(out_dir, "dataset", "sequences", seq)
         os.makedirs(os.path.join(seq_dir, "velodyne"), exist_ok=True)
