@@ -5,7 +5,14 @@ import math
 import numpy as np
 import pytest
 
-from pointcept.utils.stats import frequency_groups, mean_std, miou, paired_bootstrap, seed_mious
+from pointcept.utils.stats import (
+    bootstrap_miou,
+    frequency_groups,
+    mean_std,
+    miou,
+    paired_bootstrap,
+    seed_mious,
+)
 
 
 def _scan(*pairs):
@@ -47,6 +54,10 @@ def test_bootstrap_over_seeds_enumerated():
     assert out["diff"] == pytest.approx(0.3)
     assert out["low"] == pytest.approx(0.1) and out["high"] == pytest.approx(0.5)
     assert (out["num_seeds"], out["num_scans"], out["level"]) == (2, 1, 0.95)
+    # one arm alone: seed mIoUs 0.5 and 0.9 -> mean 0.7, interval [0.5, 0.9]
+    one = bootstrap_miou(a, num_resamples=2000, seed=3)
+    assert one["mean"] == pytest.approx(0.7)
+    assert one["low"] == pytest.approx(0.5) and one["high"] == pytest.approx(0.9)
 
 
 def test_bootstrap_over_scans_enumerated():

@@ -77,25 +77,49 @@ def paired_bootstrap(
     """
     a = np.asarray(counts_a, dtype=np.float64)
     b = np.asarray(counts_b, dtype=np.float64)
-    if a.shape != b.shape or a.ndim != 4 or a.shape[2] != 2:
+    if a.shape != b.shape:
         raise ValueError(f"counts must both have shape (S, N, 2, C), got {a.shape} and {b.shape}")
+    out = _bootstrap(a, b, classes, num_resamples, seed, level)
+    out["diff"] = out.pop("estimate")
+    return out
+
+
+def bootstrap_miou(
+    counts: np.ndarray, classes=None, num_resamples: int = 2000, seed: int = 0, level=0.95
+) -> dict:
+    """Mean over seeds of one arm's mIoU with its bootstrap interval (the same resampling scheme).
+
+    Returns ``dict(mean, low, high, level, num_resamples, num_seeds, num_scans)``.
+    """
+    out = _bootstrap(np.asarray(counts, dtype=np.float64), None, classes, num_resamples, seed, level)
+    out["mean"] = out.pop("estimate")
+    return out
+
+
+def _bootstrap(a, b, classes, num_resamples, seed, level) -> dict:
+    """Statistic = mean over seeds of mIoU(a) (- mIoU(b)); percentile interval over resamples."""
+    if a.ndim != 4 or a.shape[2] != 2:
+        raise ValueError(f"counts must have shape (S, N, 2, C), got {a.shape}")
     if num_resamples < 1:
         raise ValueError(f"num_resamples must be >= 1, got {num_resamples}")
     num_seeds, num_scans = a.shape[:2]
-    diff = float(np.mean(seed_mious(a, classes) - seed_mious(b, classes)))
+
+    def per_seed(pick):
+        value = miou(a[pick].sum(axis=-3), classes)
+        return value if b is None else value - miou(b[pick].sum(axis=-3), classes)
+
+    estimate = float(np.mean(per_seed((slice(None), slice(None)))))
     rng = np.random.default_rng(seed)
     seeds = rng.integers(0, num_seeds, (num_resamples, num_seeds))
     scans = rng.integers(0, num_scans, (num_resamples, num_scans))
     # (R, S', N', 2, C) drawn counts -> summed over the drawn scans -> mIoU per drawn seed (R, S')
-    pick = (seeds[:, :, None], scans[:, None, :])
-    per_seed = miou(a[pick].sum(axis=2), classes) - miou(b[pick].sum(axis=2), classes)
     with np.errstate(invalid="ignore"):
-        stats = per_seed.mean(axis=1)
+        stats = per_seed((seeds[:, :, None], scans[:, None, :])).mean(axis=1)
     stats = stats[~np.isnan(stats)]
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(stats, [tail, 100 - tail]) if stats.size else (math.nan, math.nan)
     return dict(
-        diff=diff,
+        estimate=estimate,
         low=float(low),
         high=float(high),
         level=level,
