@@ -1,0 +1,163 @@
+"""tools/quality_check.py's protocol: budgets and presets (fast), and the micro protocol end to end on
+generated long-tail data (a couple of minutes on 2 cores: run it under the heavy lock), resume included."""
+
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+from pointcept.utils.stats import seed_mious
+from tools.quality.protocol import PRESETS, PROTOCOLS, Budget, downstream_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _load_tool():
+    spec = importlib.util.spec_from_file_location(
+        "quality_check", os.path.join(ROOT, "tools", "quality_check.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_label_budgets():
+    assert [Budget(s).num_scans(40) for s in ("1%", "10%", "100%", "2 scans", "1 scan")] == [1, 4, 40, 2, 1]
+    assert Budget("2 scans").num_scans(1) == 1 and Budget("50%").num_scans(3) == 2
+    assert [Budget(s).slug for s in ("1%", "2.5%", "3 scans")] == ["1pct", "2_5pct", "3scans"]
+    for bad in ("0%", "150%", "0 scans", "ten"):
+        with pytest.raises(ValueError, match="label budget"):
+            Budget(bad)
+
+
+def test_presets_and_protocols():
+    assert set(PRESETS) == {
+        "naive",
+        "sonata",
+        "observable",
+        "softmap",
+        "dos",
+        "regression",
+        "alpha3",
+        "random-init",
+    }
+    for name, preset in PRESETS.items():
+        assert preset.pretrain_config is None or os.path.isfile(os.path.join(ROOT, preset.pretrain_config)), (
+            name
+        )
+    assert downstream_config("linear", "naive").endswith("ablation/lin-mask-token-tiny.py")
+    assert downstream_config("linear", "dos").endswith("semseg-dos-lin-tiny.py")
+    assert set(PROTOCOLS["full"].budgets) == {"1%", "10%", "100%", "2 scans"}
+    assert all(len(p.seeds) >= 3 for n, p in PROTOCOLS.items() if n != "micro")
+    with pytest.raises(ValueError, match="must include 'dos'"):
+        PROTOCOLS["micro"].override(presets=("softmap", "random-init"))
+    with pytest.raises(ValueError, match="unknown preset"):
+        PROTOCOLS["micro"].override(presets=("dos", "swav"))
+
+
+def test_cli_overrides_and_budget_dedup(capsys):
+    qc = _load_tool()
+    args = qc.parse_args(
+        ["--data", "longtail", "--protocol", "micro", "--seeds", "3,4", "--budgets", "10%,2 scans"]
+    )
+    assert args.protocol_spec.seeds == (3, 4) and args.protocol_spec.budgets == ("10%", "2 scans")
+    assert args.work_dir == os.path.join("exp", "quality_check", "micro-longtail")
+    with pytest.raises(SystemExit):
+        qc.parse_args(["--data", "longtail", "--presets", "softmap"])
+    assert "must include 'dos'" in capsys.readouterr().err
+    kept, notes = qc.distinct_budgets(("1%", "10%", "100%", "1 scan"), 3)
+    assert kept == ("1%", "100%") and len(notes) == 2 and "selects 1 of 3 scans" in notes[0]
+
+
+def _mtimes(root):
+    return {
+        os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns
+        for d, _, files in os.walk(root)
+        for f in files
+        if f.endswith(".json")
+    }
+
+
+def test_micro_protocol_end_to_end_and_resume(tmp_path):
+    qc = _load_tool()
+    work = str(tmp_path / "qc")
+    argv = ["--data", "longtail", "--protocol", "micro", "--work-dir", work]
+    results = qc.main(argv)
+    micro = PROTOCOLS["micro"]
+    n_cells = len(micro.presets) * len(micro.seeds) * len(micro.budgets) * len(micro.modes)
+
+    # files and schema
+    for ext in ("json", "md", "png"):
+        assert os.path.getsize(os.path.join(work, f"results.{ext}")) > 0
+    with open(os.path.join(work, "results.json")) as f:
+        written = json.load(f)
+    assert set(written) >= {
+        "protocol",
+        "data",
+        "groups",
+        "classes",
+        "summary",
+        "cells",
+        "wall_minutes",
+        "load_average",
+    }
+    assert written["data"] == "longtail" and written["protocol"]["name"] == "micro"
+    assert len(written["cells"]) == n_cells and written["runs_this_call"] == n_cells + len(micro.seeds)
+    assert set(written["groups"]) == {"head", "common", "tail"} and all(written["groups"].values())
+    counts = written["train_points"]
+    head, tail = written["groups"]["head"], written["groups"]["tail"]
+    assert min(counts[c] for c in head) >= max(counts[c] for c in tail)
+    rows = written["summary"]
+    assert len(rows) == len(micro.modes) * len(micro.budgets) * len(micro.presets)
+    by_key = {(r["mode"], r["budget"], r["preset"]): r for r in rows}
+    cells = {(c["mode"], c["budget"], c["preset"], c["seed"]): c for c in written["cells"]}
+    for (mode, budget, preset), row in by_key.items():
+        assert row["seeds"] == list(micro.seeds)
+        # the pooled per-seed mIoU of the stored per-scan counts is the tester's mIoU
+        per_seed = [cells[mode, budget, preset, s] for s in micro.seeds]
+        assert row["mIoU"]["per_seed"] == pytest.approx([c["mIoU"] for c in per_seed], abs=1e-9)
+        stacked = np.asarray([c["counts"] for c in per_seed])
+        assert stacked.shape == (2, 2, 2, 19)  # seeds, test scans, (I, U), classes
+        assert seed_mious(stacked).tolist() == pytest.approx(row["mIoU"]["per_seed"])
+        assert row["mIoU"]["mean"] == pytest.approx(np.mean(row["mIoU"]["per_seed"]))
+        assert row["mIoU"]["std"] == pytest.approx(np.std(row["mIoU"]["per_seed"], ddof=1))
+        if preset == "dos":
+            assert row["vs_reference"] is None
+        else:
+            vs = row["vs_reference"]
+            assert set(vs) == {"seeds", "all", "head", "common", "tail"}
+            ref = by_key[mode, budget, "dos"]["mIoU"]["per_seed"]
+            assert vs["all"]["diff"] == pytest.approx(np.mean(ref) - np.mean(row["mIoU"]["per_seed"]))
+            assert vs["all"]["low"] <= vs["all"]["high"]
+    assert by_key["linear", "1 scan", "dos"]["num_labelled"] == 1
+    assert by_key["linear", "100%", "dos"]["num_labelled"] == 4  # 00 and 01, 2 scans each
+
+    md = open(os.path.join(work, "results.md")).read()
+    for mode in micro.modes:
+        assert f"## {mode}, 100% of the labelled scans (4 scans)" in md
+        assert f"## {mode}, 1 scan of the labelled scans (1 scan)" in md
+    assert md.count("| dos | 2 |") == 4 and md.count("| random-init | 2 |") == 4
+    assert "| preset | seeds | mIoU | head | common | tail | Δ mIoU [95 % CI] | Δ tail [95 % CI] |" in md
+
+    with open(os.path.join(work, "results.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    import matplotlib.image
+
+    image = matplotlib.image.imread(os.path.join(work, "results.png"))
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    assert not [f for _, _, files in os.walk(work) for f in files if ".tmp" in f]
+    assert not os.path.exists(os.path.join(work, "runs", "linear", "100pct", "dos", "seed0", "model"))
+    assert os.path.isfile(os.path.join(work, "pretrain", "dos", "seed0", "model", "model_last.pth"))
+
+    # resume: nothing runs again, no cell file is rewritten, the summary is the same
+    cell_files = _mtimes(os.path.join(work, "cells"))
+    again = qc.main(argv)
+    assert again["runs_this_call"] == 0
+    assert _mtimes(os.path.join(work, "cells")) == cell_files
+    assert again["summary"] == results["summary"]
+    # a missing cell is the only one run
+    os.remove(os.path.join(work, "cells", "finetune", "1scans", "random-init", "seed1.json"))
+    third = qc.main(argv)
+    assert third["runs_this_call"] == 1
