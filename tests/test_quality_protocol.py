@@ -161,3 +161,50 @@ def test_micro_protocol_end_to_end_and_resume(tmp_path):
     os.remove(os.path.join(work, "cells", "finetune", "1scans", "random-init", "seed1.json"))
     third = qc.main(argv)
     assert third["runs_this_call"] == 1
+
+
+def _cell(preset, seed, inter, union, mode="linear", budget="100%"):
+    counts = np.zeros((2, 2, 19))
+    counts[:, 0, :2], counts[:, 1, :2] = inter, union  # two scans, classes 0 and 1
+    miou = float(np.mean(counts[:, 0, :2].sum(0) / counts[:, 1, :2].sum(0)))
+    return dict(
+        preset=preset, seed=seed, mode=mode, budget=budget, num_labelled=4, mIoU=miou,
+        scans=["08_000000", "08_000001"], counts=counts.tolist(), minutes=0.1,
+    )  # fmt: skip
+
+
+def test_report_from_synthetic_cells(tmp_path):
+    from tools.quality.report import markdown, summarize, write_outputs
+
+    protocol = PROTOCOLS["micro"].override(presets=("dos", "softmap"), budgets=("100%",), modes=("linear",))
+    # dos: IoU 1/2 (seed 0) and 3/4 (seed 1) on both classes; softmap: 1/4 on both, both seeds
+    cells = [
+        _cell("dos", 0, [[1, 1], [1, 1]], [[2, 2], [2, 2]]),
+        _cell("dos", 1, [[3, 3], [3, 3]], [[4, 4], [4, 4]]),
+        _cell("softmap", 0, [[1, 1], [1, 1]], [[4, 4], [4, 4]]),
+        _cell("softmap", 1, [[1, 1], [1, 1]], [[4, 4], [4, 4]]),
+    ]
+    groups = dict(head=[0], common=[1], tail=[])
+    rows = summarize(cells, protocol, groups)
+    dos, soft = rows
+    assert dos["mIoU"]["per_seed"] == pytest.approx([0.5, 0.75]) and dos["mIoU"]["mean"] == pytest.approx(
+        0.625
+    )
+    assert dos["groups"]["head"]["mean"] == pytest.approx(0.625)
+    assert soft["vs_reference"]["all"]["diff"] == pytest.approx(0.375)
+    # seed resamples: differences 0.25, 0.5 (each 1/4) and 0.375 (1/2); the scans are identical
+    assert soft["vs_reference"]["all"]["low"] == pytest.approx(0.25)
+    assert soft["vs_reference"]["all"]["high"] == pytest.approx(0.5)
+    assert "tail" not in soft["vs_reference"]  # an empty group has no comparison
+    results = dict(
+        protocol=dict(vars(protocol)), data="longtail", groups=dict(head=["car"], common=["bicycle"], tail=[]),
+        num_test_scans=2, compute_minutes=0.4, wall_minutes=0.5, load_average=dict(start=1.0, end=2.0),
+        summary=rows,
+    )  # fmt: skip
+    md = markdown(results)
+    assert "| dos | 2 | 62.5 ± 17.7 | 62.5 ± 17.7 | 62.5 ± 17.7 | n/a | — | — |" in md
+    assert "| softmap | 2 | 25.0 ± 0.0 | 25.0 ± 0.0 | 25.0 ± 0.0 | n/a | +37.5 [+25.0, +50.0] | — |" in md
+    assert "tail = (none)" in md
+    paths = write_outputs(results, str(tmp_path))
+    with open(paths["png"], "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
