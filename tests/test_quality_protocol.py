@@ -1,26 +1,17 @@
 """tools/quality_check.py's protocol: budgets and presets (fast), and the micro protocol end to end on
 generated long-tail data (a couple of minutes on 2 cores: run it under the heavy lock), resume included."""
 
-import importlib.util
 import json
 import os
 
 import numpy as np
 import pytest
+from test_quality_check_args import _load_tool
 
 from pointcept.utils.stats import seed_mious
 from tools.quality.protocol import PRESETS, PROTOCOLS, Budget, downstream_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location(
-        "quality_check", os.path.join(ROOT, "tools", "quality_check.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_label_budgets():
