@@ -94,6 +94,9 @@ def parse_args(argv=None):
     p.add_argument("--pretrain-steps", type=int)
     p.add_argument("--downstream-steps", type=int)
     p.add_argument("--skew", type=float, help="--data longtail: class-frequency skew s of the generator")
+    p.add_argument(
+        "--report-only", action="store_true", help="write the results of the finished cells, run nothing"
+    )
     p.add_argument("--keep-checkpoints", action="store_true", help="keep the downstream checkpoints")
     p.add_argument("--debug", action="store_true", help="show the Python traceback of errors")
     args = p.parse_args(argv)
@@ -175,6 +178,7 @@ def _load(path: str) -> dict:
 
 def main(argv=None) -> dict:
     from pointcept.datasets.label_maps import SEMANTIC_KITTI_CLASS_NAMES
+    from pointcept.utils.errors import UserError
     from pointcept.utils.stats import frequency_groups
     from tools.quality.cells import cell_path, pretrain_dir, run_downstream, run_pretrain
     from tools.quality.report import summarize, write_outputs
@@ -201,13 +205,17 @@ def main(argv=None) -> dict:
         len(pretrained) * len(protocol.seeds), len(protocol.presets) * len(protocol.seeds) * len(grid)
     )
     cells, pretrains, ran = [], [], 0
-    for preset in protocol.presets:
-        for seed in protocol.seeds:
+    # seeds outermost: an interrupted run has every preset on its first seeds
+    for seed in protocol.seeds:
+        for preset in protocol.presets:
             weight = None
             if PRESETS[preset].pretrain_config:
                 done = os.path.join(pretrain_dir(work, preset, seed), "done.json")
                 if os.path.exists(done):
                     record, minutes = _load(done), None
+                elif args.report_only:
+                    progress.done("pretrain", f"pretrain {preset} seed {seed} not run (--report-only)", None)
+                    continue
                 else:
                     record = run_pretrain(preset, seed, protocol, data, work)
                     minutes, ran = record["minutes"], ran + 1
@@ -218,6 +226,8 @@ def main(argv=None) -> dict:
                 path = cell_path(work, mode, budget, preset, seed)
                 if os.path.exists(path):
                     record, minutes = _load(path), None
+                elif args.report_only:
+                    continue
                 else:
                     record = run_downstream(
                         preset, seed, budget, mode, weight, protocol, data, work, args.keep_checkpoints
@@ -227,6 +237,8 @@ def main(argv=None) -> dict:
                 progress.done(
                     "downstream", f"{mode} {budget} {preset} seed {seed} (mIoU {record['mIoU']:.4f})", minutes
                 )
+    if not cells:
+        raise UserError(f"no finished cell in {work}: nothing to report")
     summary = summarize(cells, protocol, groups)
     results = dict(
         protocol=asdict(protocol),

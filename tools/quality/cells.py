@@ -104,7 +104,7 @@ def run_downstream(
         "data.train.split": seqs,
         # fewer labelled scans than a batch (the tiny configs' batch is 2): repeat them, each copy
         # augmented on its own
-        "data.train.loop": max(1, math.ceil(MIN_TRAIN_SAMPLES / num)),
+        "+data.train.loop": max(1, math.ceil(MIN_TRAIN_SAMPLES / num)),
         "data.test.data_root": data.test_root,
         "data.test.split": data.test_split,
         "num_worker": protocol.num_worker,

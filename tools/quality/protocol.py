@@ -148,7 +148,7 @@ PROTOCOLS = {
         budgets=("10%", "100%"),
         modes=("linear", "finetune"),
         pretrain_steps=40,
-        downstream_steps=30,
+        downstream_steps=25,
         train_sequences=("00", "01", "02", "03", "04"),
         scans_per_seq=4,
     ),
