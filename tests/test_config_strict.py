@@ -2,13 +2,11 @@
 ``+key`` to add a nested key, every shipped config loads, and the CLI's one-line error."""
 
 import glob
-import importlib.util
 import os
 import re
 import subprocess
 import sys
 import textwrap
-import types
 
 import pytest
 
@@ -238,9 +236,13 @@ def test_without_the_configs_folder_only_pointcept_keys_are_checked(exp, monkeyp
 
 
 def test_quality_check_options_are_known_keys(tmp_path, monkeypatch):
-    """tools/quality_check.py loads its configs with option dicts; every key must exist."""
+    """tools/quality_check.py (tools/quality/cells.py) loads its configs with option dicts; every key
+    must exist."""
     import pointcept.engines
     import pointcept.engines.tester
+    from tools.quality.cells import run_downstream, run_pretrain
+    from tools.quality.data import DataSpec, Scan
+    from tools.quality.protocol import PROTOCOLS
 
     loaded = []
 
@@ -254,26 +256,28 @@ def test_quality_check_options_are_known_keys(tmp_path, monkeypatch):
 
     class FakeTester:
         def __init__(self, cfg, model=None, save_predictions=True):
-            pass
+            self.scan_counts = []
 
         def test(self):
-            return {"mIoU": 0.0}
+            return {"mIoU": 0.0, "allAcc": 0.0}
 
     monkeypatch.setattr(pointcept.engines, "Trainer", FakeTrainer)
     monkeypatch.setattr(pointcept.engines.tester, "SemSegTester", FakeTester)
-    spec = importlib.util.spec_from_file_location(
-        "quality_check", os.path.join(ROOT, "tools", "quality_check.py")
-    )
-    qc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(qc)
-    args = types.SimpleNamespace(
-        work_dir=str(tmp_path), seed=0, pretrain_steps=2, probe_steps=2, data_root=str(tmp_path)
-    )
-    qc.pretrain("dos", args, str(tmp_path / "scans"))
-    qc.probe("dos", args, None)
-    pre, lin = loaded
+    scan = Scan("00", "000000", str(tmp_path / "a.bin"), str(tmp_path / "a.label"))
+    data = DataSpec("real", str(tmp_path / "scans"), ["00", "08"], [scan], str(tmp_path), ["08"], {})
+    protocol = PROTOCOLS["micro"]
+    work = str(tmp_path / "work")
+    run_pretrain("dos", 0, protocol, data, work)
+    run_downstream("dos", 0, "100%", "linear", None, protocol, data, work)
+    run_downstream("naive", 0, "100%", "finetune", "w.pth", protocol, data, work)
+    run_downstream("naive", 0, "100%", "linear", "w.pth", protocol, data, work)
+    pre, lin, ft, lin_token = loaded
     assert pre.model.target == "softmap" and pre.model.alpha == 1.3 and pre.max_steps == 2
-    assert lin.data.val is None and lin.data.train.split == "00" and lin.evaluate is False
+    assert pre.data.train.split == ["00", "08"]
+    assert lin.data.val is None and lin.data.train.split == ["00"] and lin.evaluate is False
+    assert lin.data.train.loop == 4 and lin.data.test.split == ["08"] and lin.model.freeze_backbone
+    assert ft.weight == "w.pth" and not ft.model.freeze_backbone and ft.data.train.loop == 4
+    assert lin_token.model.backbone.mask_token is True and lin.model.backbone.mask_token is False
 
 
 def test_train_cli_refuses_an_option_typo_in_one_line(tmp_path):

@@ -31,7 +31,8 @@ def test_fragment_voting_predictions_and_metrics(tmp_path):
     weight = str(tmp_path / "model_last.pth")
     save_checkpoint(weight, dict(model=model.state_dict(), step=3))
     cfg = load_config(write_toy_config(str(tmp_path / "cfg.py"), str(tmp_path / "out")), [f"weight={weight}"])
-    metrics = SemSegTester(cfg, fragment_batch_size=2).test()
+    tester = SemSegTester(cfg, fragment_batch_size=2)
+    metrics = tester.test()
 
     dataset = ToySegDataset(num_samples=3, num_points=50, seed=3, test_mode=True)
     expected = manual_predictions(model, dataset)
@@ -39,8 +40,11 @@ def test_fragment_voting_predictions_and_metrics(tmp_path):
     for i, pred in enumerate(expected):
         saved = np.fromfile(tmp_path / "out" / "result" / f"scan_{i:03d}.label", dtype=np.uint32)
         np.testing.assert_array_equal(saved, dataset.learning_map_inv[pred.numpy()])
-        for c, x in zip(counts, intersection_and_union(pred, dataset[i]["segment"], 4)):
+        scan = intersection_and_union(pred, dataset[i]["segment"], 4)
+        for c, x in zip(counts, scan):
             c += x
+        name, scan_counts = tester.scan_counts[i]  # per-scan counts kept for statistics
+        assert name == f"scan_{i:03d}" and torch.equal(scan_counts, torch.stack(scan))
     reference = summarize(*counts)
     assert metrics["mIoU"] == pytest.approx(reference["mIoU"]) and metrics["allAcc"] == pytest.approx(
         reference["allAcc"]

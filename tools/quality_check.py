@@ -1,47 +1,57 @@
-"""docs/method.md section 9: does DOS pretraining help on real scans? A small, CPU-sized protocol.
+"""docs/method.md section 9 and docs/results.md: does DOS pretraining help, and which of its ingredients?
 
-    python tools/quality_check.py --data-root DIR [--work-dir exp/quality_check] \
-        [--pretrain-steps 300] [--probe-steps 150] [--arms dos,assignment,alpha0,random]
+    python tools/quality_check.py --data longtail --protocol small [--work-dir DIR]
+    python tools/quality_check.py --data real --data-root DIR --protocol small
+        [--presets dos,softmap,...] [--seeds 0,1,2] [--budgets "1%,10%,100%,2 scans"]
+        [--modes linear,finetune] [--pretrain-steps N] [--downstream-steps N] [--skew S]
 
-Data: the real SemanticKITTI scans of ``--data-root`` (default ``$DOS_REAL_DATA``; one of the two
-is required), laid out as ``semantic_kitti/dataset/sequences/{00,08}/{velodyne,labels}`` (labelled)
-and ``semantic_kitti_unlabelled/dataset/sequences`` (see the data's SOURCES.md). Protocol,
-identical for every arm:
+Runs a named protocol (tools/quality/protocol.py: ``micro`` for tests, ``small`` ~20 min, ``full``
+<= 2 h on 2 cores): every preset of the paper's ablation chain (configs/semantic_kitti/ablation,
+plus ``random-init``) x seeds x label budgets x {linear probe, fine-tune}, identical for every
+preset: pretrain the tiny PTv3 on the unlabelled pool, train the downstream model on the budget's
+labelled scans, test on every test scan at full resolution (fragment voting).
 
-1. pretrain the tiny PTv3 of ``configs/semantic_kitti/pretrain-dos-tiny.py`` for
-   ``--pretrain-steps`` steps on every scan except the held-out one (labels are never read: the
-   scans are linked into a folder without label files);
-2. linear-probe the frozen teacher encoder (``semseg-dos-lin-tiny.py``) on the labelled scans of
-   sequence 00 for ``--probe-steps`` steps;
-3. report mIoU / allAcc on the held-out scan 08/000000 at full resolution (fragment voting).
+Data (``--data``): ``longtail`` generates streets whose object classes follow a power law (skew s,
+tools/demo_data/skew.py); ``real`` reads the SemanticKITTI samples of ``--data-root`` (default
+``$DOS_REAL_DATA``), laid out as ``semantic_kitti/dataset/sequences/{00,08}/{velodyne,labels}``
+(labelled) and ``semantic_kitti_unlabelled/dataset/sequences`` (see the data's SOURCES.md): labelled
+pool = sequence 00, test = every labelled scan of 08, pretraining = every other scan, labels unread.
 
-Arms: ``dos`` (softmap target, Zipf alpha 1.3), ``assignment`` (Sonata/SwAV-style per-point
-assignment target), ``alpha0`` (softmaps with uniform Sinkhorn), ``random`` (no pretraining: the
-probe runs on a randomly initialised encoder). Prints a table and writes ``results.json``.
+Resumable: every finished cell has its file under ``<work-dir>/cells`` (written atomically) and is
+skipped when the command is run again. Writes ``results.json``, ``results.md`` (mIoU mean ± std over
+seeds, head / common / tail mIoU, dos - preset with a 95 % bootstrap interval) and ``results.png``.
 """
 
 import argparse
 import json
 import os
+import sys
 import time
+from dataclasses import asdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HELD_OUT = ("08", "000000")
-ARMS = {
-    "dos": dict(target="softmap", alpha=1.3),
-    "assignment": dict(target="assignment", alpha=1.3),
-    "alpha0": dict(target="softmap", alpha=0.0),
-    "random": None,
-}
+if ROOT not in sys.path:  # run as a script, only tools/ is on the path
+    sys.path.insert(0, ROOT)
 
-LABELLED = os.path.join("semantic_kitti", "dataset", "sequences")
-UNLABELLED = os.path.join("semantic_kitti_unlabelled", "dataset", "sequences")
-# What the protocol reads under --data-root: probe scans (sequence 00), the held-out scan, pretraining scans.
+from tools.quality.data import (  # noqa: E402
+    LABELLED,
+    REAL_TEST,
+    UNLABELLED,
+    class_point_counts,
+    link_pretrain_scans,
+    prepare_longtail,
+    prepare_real,
+)
+from tools.quality.protocol import PRESETS, PROTOCOLS, REFERENCE, Budget  # noqa: E402
+
+__all__ = ["link_pretrain_scans", "main", "missing_layout", "parse_args"]
+
+# What --data real reads under --data-root: the labelled pool (00), a test scan (08), pretraining scans.
 REQUIRED = (
     os.path.join(LABELLED, "00", "velodyne"),
     os.path.join(LABELLED, "00", "labels"),
-    os.path.join(LABELLED, HELD_OUT[0], "velodyne", HELD_OUT[1] + ".bin"),
-    os.path.join(LABELLED, HELD_OUT[0], "labels", HELD_OUT[1] + ".label"),
+    os.path.join(LABELLED, REAL_TEST, "velodyne", "000000.bin"),
+    os.path.join(LABELLED, REAL_TEST, "labels", "000000.label"),
     UNLABELLED,
 )
 
@@ -51,160 +61,206 @@ def missing_layout(data_root: str) -> list[str]:
     return [rel for rel in REQUIRED if not os.path.exists(os.path.join(data_root, rel))]
 
 
+def _list(text: str | None, kind=str):
+    return None if text is None else tuple(kind(x.strip()) for x in text.split(",") if x.strip())
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
+        "--data",
+        choices=("real", "longtail"),
+        default="real",
+        help="real scans or generated long-tail streets",
+    )
+    p.add_argument(
         "--data-root",
         default=os.environ.get("DOS_REAL_DATA") or None,
-        help="real-data folder holding semantic_kitti/ and semantic_kitti_unlabelled/ (default: $DOS_REAL_DATA)",
+        help="--data real: folder holding semantic_kitti/ and semantic_kitti_unlabelled/ (default: $DOS_REAL_DATA)",
     )
-    p.add_argument("--work-dir", default="exp/quality_check", help="runs, links and results go here")
     p.add_argument(
-        "--arms", default="dos,assignment,alpha0,random", help=f"comma-separated subset of {list(ARMS)}"
+        "--protocol",
+        choices=sorted(PROTOCOLS),
+        default="small",
+        help="named budget (tools/quality/protocol.py)",
     )
-    p.add_argument("--pretrain-steps", type=int, default=300)
-    p.add_argument("--probe-steps", type=int, default=150)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--work-dir", default=None, help="runs, cells and results (default exp/quality_check/PROTOCOL-DATA)"
+    )
+    p.add_argument("--presets", help=f"comma-separated subset of {list(PRESETS)} (must include {REFERENCE})")
+    p.add_argument("--seeds", help="comma-separated seeds")
+    p.add_argument("--budgets", help="comma-separated label budgets: 'P%%' or 'N scans'")
+    p.add_argument("--modes", help="comma-separated subset of linear,finetune")
+    p.add_argument("--pretrain-steps", type=int)
+    p.add_argument("--downstream-steps", type=int)
+    p.add_argument("--skew", type=float, help="--data longtail: class-frequency skew s of the generator")
+    p.add_argument(
+        "--report-only", action="store_true", help="write the results of the finished cells, run nothing"
+    )
+    p.add_argument("--keep-checkpoints", action="store_true", help="keep the downstream checkpoints")
     p.add_argument("--debug", action="store_true", help="show the Python traceback of errors")
     args = p.parse_args(argv)
-    if not args.data_root:
-        p.error("no real data given: pass --data-root DIR or set DOS_REAL_DATA")
-    if not os.path.isdir(args.data_root):
-        p.error(f"--data-root {args.data_root!r} is not a folder")
-    missing = missing_layout(args.data_root)
-    if missing:
-        p.error(
-            f"--data-root {args.data_root!r} lacks the expected layout; missing: {', '.join(missing)} "
-            f"(expected {LABELLED}/{{00,{HELD_OUT[0]}}}/{{velodyne,labels}} and {UNLABELLED})"
+    if args.data == "real":
+        if not args.data_root:
+            p.error("no real data given: pass --data-root DIR or set DOS_REAL_DATA (or use --data longtail)")
+        if not os.path.isdir(args.data_root):
+            p.error(f"--data-root {args.data_root!r} is not a folder")
+        missing = missing_layout(args.data_root)
+        if missing:
+            p.error(
+                f"--data-root {args.data_root!r} lacks the expected layout; missing: {', '.join(missing)} "
+                f"(expected {LABELLED}/{{00,{REAL_TEST}}}/{{velodyne,labels}} and {UNLABELLED})"
+            )
+    try:
+        args.protocol_spec = PROTOCOLS[args.protocol].override(
+            presets=_list(args.presets),
+            seeds=_list(args.seeds, int),
+            budgets=_list(args.budgets),
+            modes=_list(args.modes),
+            pretrain_steps=args.pretrain_steps,
+            downstream_steps=args.downstream_steps,
+            skew=args.skew,
         )
+    except ValueError as e:
+        p.error(str(e))
+    args.work_dir = args.work_dir or os.path.join("exp", "quality_check", f"{args.protocol}-{args.data}")
     return args
 
 
-def link_pretrain_scans(data_root: str, out: str) -> int:
-    """Symlink every real scan except the held-out one into ``out/dataset/sequences/SS/velodyne``."""
-    count = 0
-    for rel in (LABELLED, UNLABELLED):
-        sequences = os.path.join(data_root, rel)
-        for seq in sorted(os.listdir(sequences)):
-            velodyne = os.path.join(sequences, seq, "velodyne")
-            target_dir = os.path.join(out, "dataset", "sequences", seq, "velodyne")
-            os.makedirs(target_dir, exist_ok=True)
-            for name in sorted(os.listdir(velodyne)):
-                if (seq, os.path.splitext(name)[0]) == HELD_OUT or not name.endswith(".bin"):
-                    continue
-                link = os.path.join(target_dir, name)
-                if not os.path.lexists(link):
-                    os.symlink(os.path.abspath(os.path.join(velodyne, name)), link)
-                count += 1
-    return count
+def distinct_budgets(budgets, available: int) -> tuple[tuple[str, ...], list[str]]:
+    """The budgets that select a new number of scans out of ``available``, and notes on the others."""
+    kept, seen, notes = [], {}, []
+    for spec in budgets:
+        n = Budget(spec).num_scans(available)
+        if n in seen:
+            notes.append(f"budget {spec!r} selects {n} of {available} scans, as {seen[n]!r} does: dropped")
+            continue
+        seen[n] = spec
+        kept.append(spec)
+    return tuple(kept), notes
 
 
-def snapshot(cfg) -> None:
-    """Write the merged config next to the run, as tools/train.py does (vis_prototypes reads it)."""
-    os.makedirs(cfg.save_path, exist_ok=True)
-    with open(os.path.join(cfg.save_path, "config.py"), "w") as f:
-        f.write(cfg.pretty_text())
+class Progress:
+    """Counts cells and estimates the time left from the mean duration of each kind of run so far."""
+
+    def __init__(self, num_pretrain: int, num_downstream: int):
+        self.left = {"pretrain": num_pretrain, "downstream": num_downstream}
+        self.total = num_pretrain + num_downstream
+        self.minutes = {"pretrain": [], "downstream": []}
+        self.start = time.perf_counter()
+
+    def done(self, kind: str, what: str, minutes: float | None) -> None:
+        self.left[kind] -= 1
+        if minutes is not None:
+            self.minutes[kind].append(minutes)
+        runs = [m for ms in self.minutes.values() for m in ms]
+        eta = 0.0
+        for k, left in self.left.items():
+            sample = self.minutes[k] or runs  # no run of this kind yet: the mean of any run
+            if left and not sample:
+                eta = None
+                break
+            eta += left * sum(sample) / len(sample) if left else 0.0
+        finished = self.total - sum(self.left.values())
+        elapsed = (time.perf_counter() - self.start) / 60
+        status = "skipped (done)" if minutes is None else f"{minutes:.2f} min"
+        eta_text = "?" if eta is None else f"{eta:.1f} min"
+        print(
+            f"[{finished}/{self.total}] {what}: {status}; elapsed {elapsed:.1f} min, ETA {eta_text}",
+            flush=True,
+        )
 
 
-def train_run(config: str, save_path: str, seed: int, steps: int, options: dict):
-    """Train ``config`` for ``steps`` steps into ``save_path`` (config snapshot included); the trainer."""
-    from pointcept.engines import Trainer
-    from pointcept.utils.config import load_config
-
-    run = {
-        "save_path": save_path,
-        "seed": seed,
-        "max_steps": steps,
-        "save_interval": steps,
-        "log_interval": 25,
-    }
-    cfg = load_config(config, {**run, **options})
-    snapshot(cfg)
-    trainer = Trainer(cfg)
-    trainer.train()
-    return trainer
+def _load(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
 
 
-def pretrain(arm: str, args, scans_root: str) -> tuple[str, dict]:
-    save_path = os.path.join(args.work_dir, arm, "pretrain")
-    options = {
-        "data.train.data_root": scans_root,
-        "model.target": ARMS[arm]["target"],
-        "model.alpha": ARMS[arm]["alpha"],
-    }
-    trainer = train_run(
-        os.path.join(ROOT, "configs/semantic_kitti/pretrain-dos-tiny.py"),
-        save_path,
-        args.seed,
-        args.pretrain_steps,
-        options,
-    )
-    final = {k: float(v) for k, v in trainer.output.items() if hasattr(v, "dim") and v.dim() == 0}
-    return os.path.join(save_path, "model", "model_last.pth"), final
+def main(argv=None) -> dict:
+    from pointcept.datasets.label_maps import SEMANTIC_KITTI_CLASS_NAMES
+    from pointcept.utils.errors import UserError
+    from pointcept.utils.stats import frequency_groups
+    from tools.quality.cells import cell_path, pretrain_dir, run_downstream, run_pretrain
+    from tools.quality.report import summarize, write_outputs
 
-
-def probe(arm: str, args, weight: str | None) -> dict:
-    from pointcept.engines.tester import SemSegTester
-
-    labelled = os.path.join(args.data_root, "semantic_kitti")
-    save_path = os.path.join(args.work_dir, arm, "probe")
-    options = {
-        "evaluate": False,
-        "data.val": None,
-        "data.train.data_root": labelled,
-        "data.train.split": "00",
-        "data.test.data_root": labelled,
-        "data.test.split": HELD_OUT[0],
-        "weight": weight,
-    }
-    trainer = train_run(
-        os.path.join(ROOT, "configs/semantic_kitti/semseg-dos-lin-tiny.py"),
-        save_path,
-        args.seed,
-        args.probe_steps,
-        options,
-    )
-    tester = SemSegTester(trainer.cfg, model=trainer.model_without_ddp, save_predictions=False)
-    return tester.test()
-
-
-def main(argv=None) -> None:
     args = parse_args(argv)
-    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
-    unknown = [a for a in arms if a not in ARMS]
-    if unknown:
-        raise ValueError(f"--arms: unknown arm(s) {unknown}; choose from {list(ARMS)}")
-    os.makedirs(args.work_dir, exist_ok=True)
-    scans_root = os.path.join(args.work_dir, "pretrain_scans")
-    num_scans = link_pretrain_scans(args.data_root, scans_root)
-    print(f"pretraining scans: {num_scans} (held out: {'/'.join(HELD_OUT)})")
-    results = {}
-    for arm in arms:
-        start = time.perf_counter()
-        weight, final = (None, {}) if ARMS[arm] is None else pretrain(arm, args, scans_root)
-        metrics = probe(arm, args, weight)
-        results[arm] = dict(
-            mIoU=float(metrics["mIoU"]),
-            mAcc=float(metrics["mAcc"]),
-            allAcc=float(metrics["allAcc"]),
-            final_pretrain=final,
-            minutes=(time.perf_counter() - start) / 60,
-        )
-        print(
-            f"[{arm}] mIoU {metrics['mIoU']:.4f} allAcc {metrics['allAcc']:.4f} in {results[arm]['minutes']:.1f} min"
-        )
-    with open(os.path.join(args.work_dir, "results.json"), "w") as f:
-        json.dump(dict(args=vars(args), results=results), f, indent=2)
+    protocol, work = args.protocol_spec, args.work_dir
+    start, load_start = time.perf_counter(), os.getloadavg()[0]
+    os.makedirs(work, exist_ok=True)
+    data = prepare_real(args.data_root, work) if args.data == "real" else prepare_longtail(protocol, work)
+    budgets, notes = distinct_budgets(protocol.budgets, len(data.labelled))
+    protocol = protocol.override(budgets=budgets)
+    for note in notes:
+        print(note)
+    names = list(SEMANTIC_KITTI_CLASS_NAMES)
+    train_points = class_point_counts(data.labelled, len(names))
+    groups = frequency_groups(train_points)
     print(
-        f"\nheld-out scan {'/'.join(HELD_OUT)}; pretrain {args.pretrain_steps} steps, probe {args.probe_steps} steps"
+        f"{data.source} data: {len(data.labelled)} labelled training scans; "
+        + "; ".join(f"{g}: {', '.join(names[c] for c in groups[g])}" for g in groups)
     )
-    print(f"{'arm':<12}{'mIoU':>8}{'mAcc':>8}{'allAcc':>8}{'pretrain loss':>15}{'protos used':>13}{'min':>7}")
-    for arm, r in results.items():
-        loss = r["final_pretrain"].get("loss", float("nan"))
-        used = r["final_pretrain"].get("prototypes_in_use", float("nan"))
-        print(
-            f"{arm:<12}{r['mIoU']:>8.4f}{r['mAcc']:>8.4f}{r['allAcc']:>8.4f}{loss:>15.4f}{used:>13.1f}{r['minutes']:>7.1f}"
-        )
+    pretrained = [p for p in protocol.presets if PRESETS[p].pretrain_config]
+    grid = [(b, m) for m in protocol.modes for b in protocol.budgets]
+    progress = Progress(
+        len(pretrained) * len(protocol.seeds), len(protocol.presets) * len(protocol.seeds) * len(grid)
+    )
+    cells, pretrains, ran = [], [], 0
+    # seeds outermost: an interrupted run has every preset on its first seeds
+    for seed in protocol.seeds:
+        for preset in protocol.presets:
+            weight = None
+            if PRESETS[preset].pretrain_config:
+                done = os.path.join(pretrain_dir(work, preset, seed), "done.json")
+                if os.path.exists(done):
+                    record, minutes = _load(done), None
+                elif args.report_only:
+                    progress.done("pretrain", f"pretrain {preset} seed {seed} not run (--report-only)", None)
+                    continue
+                else:
+                    record = run_pretrain(preset, seed, protocol, data, work)
+                    minutes, ran = record["minutes"], ran + 1
+                weight = record["weight"]
+                pretrains.append(record)
+                progress.done("pretrain", f"pretrain {preset} seed {seed}", minutes)
+            for budget, mode in grid:
+                path = cell_path(work, mode, budget, preset, seed)
+                if os.path.exists(path):
+                    record, minutes = _load(path), None
+                elif args.report_only:
+                    continue
+                else:
+                    record = run_downstream(
+                        preset, seed, budget, mode, weight, protocol, data, work, args.keep_checkpoints
+                    )
+                    minutes, ran = record["minutes"], ran + 1
+                cells.append(record)
+                progress.done(
+                    "downstream", f"{mode} {budget} {preset} seed {seed} (mIoU {record['mIoU']:.4f})", minutes
+                )
+    if not cells:
+        raise UserError(f"no finished cell in {work}: nothing to report")
+    summary = summarize(cells, protocol, groups)
+    results = dict(
+        protocol=asdict(protocol),
+        data=data.source,
+        data_info=data.info,
+        classes=names,
+        train_points={names[c]: int(n) for c, n in enumerate(train_points)},
+        groups={g: [names[c] for c in groups[g]] for g in groups},
+        reference=REFERENCE,
+        num_test_scans=len(cells[0]["scans"]),
+        runs_this_call=ran,
+        wall_minutes=(time.perf_counter() - start) / 60,  # this call (a resumed call skips finished cells)
+        compute_minutes=sum(r["minutes"] for r in pretrains + cells),  # every cell, whichever call ran it
+        load_average=dict(start=load_start, end=os.getloadavg()[0]),
+        summary=summary,
+        cells=cells,
+    )
+    paths = write_outputs(results, work)
+    with open(paths["md"]) as f:
+        print(f.read())
+    print("wrote " + ", ".join(paths.values()))
+    return results
 
 
 if __name__ == "__main__":

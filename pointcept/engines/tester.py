@@ -44,7 +44,9 @@ class SemSegTester:
 
     ``test()`` returns the metrics dict of :func:`metrics.summarize` and writes it, with per-class
     IoU by name, the number of evaluated scans (``num_scans``) and the skipped ones
-    (``num_skipped``, ``skipped``), to ``<save_path>/metrics.json``.
+    (``num_skipped``, ``skipped``), to ``<save_path>/metrics.json``. After ``test()``,
+    ``scan_counts`` holds this rank's per-scan ``(name, counts)`` with counts a (3, num_classes)
+    int64 CPU tensor of intersection, union and target (for statistics over scans).
 
     Broken scans: with the dataset's ``on_error="skip"`` a scan that fails to load (``ValueError``
     or ``OSError`` from ``dataset[i]``) is skipped, logged and listed, and gets no prediction file.
@@ -132,6 +134,7 @@ class SemSegTester:
         counts = torch.zeros(3, num_classes, dtype=torch.int64, device=self.device)
         indices = range(rank, len(dataset), world)
         skipped: list[dict] = []
+        self.scan_counts: list[tuple[str, torch.Tensor]] = []
         for n, i in enumerate(indices):
             try:
                 # Random test-time augmentations are reproducible per scan, whatever the world size.
@@ -148,6 +151,7 @@ class SemSegTester:
             pred = self.predict_scan(data)
             scan = torch.stack(intersection_and_union(pred, data["segment"], num_classes, ignore))
             counts += scan
+            self.scan_counts.append((str(data["name"]), scan.cpu()))
             scan_metrics = summarize(scan[0], scan[1], scan[2])
             self.logger.info(
                 f"Test [{n + 1}/{len(indices)}] {data['name']}: {len(pred)} points, "

@@ -15,16 +15,20 @@ import numpy as np
 
 from .boxes import boxes_to_sensor, object_boxes, write_box_file
 from .sensor import SensorConfig, raycast
+from .skew import thin_objects
 from .street import make_street
 
 
-def drive_sequence(seed: int, num_scans: int, sensor: SensorConfig, step: float = 2.5):
+def drive_sequence(seed: int, num_scans: int, sensor: SensorConfig, step: float = 2.5, skew: float = 0.0):
     """Scans of one drive down a random street, with the objects' boxes.
 
     Returns a list of ``num_scans`` dicts: ``points`` (N,4) float32 and ``labels`` (N,) uint32 in the
     sensor frame, ``box_names`` (M,), ``boxes`` (M, 9) float64 (sensor frame) and ``box_instances``
     (M,) int64 of the objects whose centre is within ``sensor.max_range`` (BEV) of the sensor.
     Scan i is taken ``i * step`` metres further along the street.
+    ``skew`` > 0 thins the street's objects by a power law over their classes
+    (``skew.thin_objects``, own generator seeded from ``seed``); ``skew == 0`` is the unskewed
+    street, bit for bit.
     """
     if num_scans < 1:
         raise ValueError(f"num_scans must be >= 1, got {num_scans}")
@@ -32,6 +36,7 @@ def drive_sequence(seed: int, num_scans: int, sensor: SensorConfig, step: float 
     travel = (num_scans - 1) * step
     margin = sensor.max_range + 15
     scene = make_street(rng, -margin, travel + margin, keep_clear=(-1.0, travel + 1.0))
+    thin_objects(scene, skew, np.random.default_rng([seed, 1]))
     names, world_boxes, instances = object_boxes(scene)
     lane_y = -scene.layout.lane_half / 2
     scans = []
@@ -53,10 +58,10 @@ def drive_sequence(seed: int, num_scans: int, sensor: SensorConfig, step: float 
     return scans
 
 
-def generate_sequence(seed: int, num_scans: int, sensor: SensorConfig, step: float = 2.5):
+def generate_sequence(seed: int, num_scans: int, sensor: SensorConfig, step: float = 2.5, skew: float = 0.0):
     """Scans of one drive down a random street: a list of ``num_scans`` (points (N,4) float32,
     labels (N,) uint32) pairs in the sensor frame (``drive_sequence`` without the boxes)."""
-    return [(s["points"], s["labels"]) for s in drive_sequence(seed, num_scans, sensor, step)]
+    return [(s["points"], s["labels"]) for s in drive_sequence(seed, num_scans, sensor, step, skew)]
 
 
 def write_semantic_kitti(
@@ -67,12 +72,14 @@ def write_semantic_kitti(
     step: float = 2.5,
     with_labels: bool = True,
     with_boxes: bool | None = None,
+    skew: float = 0.0,
 ) -> dict[str, int]:
     """Write ``{sequence id: number of scans}`` under ``out_dir/dataset/sequences`` in KITTI format.
 
     ``with_boxes`` (default: ``with_labels``) also writes ``boxes/NNNNNN.txt``.
     Returns ``{"scans": ..., "points": ..., "boxes": ...}`` totals. Sequence ``SS`` uses seed ``(seed, SS)``, so a
     sequence does not change when others are added.
+    ``skew``: see ``drive_sequence``.
     """
     sensor = sensor or SensorConfig()
     with_boxes = with_labels if with_boxes is None else with_boxes
@@ -80,7 +87,7 @@ def write_semantic_kitti(
     for seq, num_scans in sequences.items():
         seq = f"{int(seq):02d}"
         scans = drive_sequence(
-            int(np.random.SeedSequence([seed, int(seq)]).generate_state(1)[0]), num_scans, sensor, step
+            int(np.random.SeedSequence([seed, int(seq)]).generate_state(1)[0]), num_scans, sensor, step, skew
         )
         seq_dir = os.path.join(out_dir, "dataset", "sequences", seq)
         os.makedirs(os.path.join(seq_dir, "velodyne"), exist_ok=True)

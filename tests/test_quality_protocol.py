@@ -1,0 +1,201 @@
+"""tools/quality_check.py's protocol: budgets and presets (fast), and the micro protocol end to end on
+generated long-tail data (a couple of minutes on 2 cores: run it under the heavy lock), resume included."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from test_quality_check_args import _load_tool
+
+from pointcept.utils.stats import seed_mious
+from tools.quality.protocol import PRESETS, PROTOCOLS, Budget, downstream_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_label_budgets():
+    assert [Budget(s).num_scans(40) for s in ("1%", "10%", "100%", "2 scans", "1 scan")] == [1, 4, 40, 2, 1]
+    assert Budget("2 scans").num_scans(1) == 1 and Budget("50%").num_scans(3) == 2
+    assert [Budget(s).slug for s in ("1%", "2.5%", "3 scans")] == ["1pct", "2_5pct", "3scans"]
+    for bad in ("0%", "150%", "0 scans", "ten"):
+        with pytest.raises(ValueError, match="label budget"):
+            Budget(bad)
+
+
+def test_presets_and_protocols():
+    assert set(PRESETS) == {
+        "naive",
+        "sonata",
+        "observable",
+        "softmap",
+        "dos",
+        "regression",
+        "alpha3",
+        "random-init",
+    }
+    for name, preset in PRESETS.items():
+        assert preset.pretrain_config is None or os.path.isfile(os.path.join(ROOT, preset.pretrain_config)), (
+            name
+        )
+    assert downstream_config("linear", "naive").endswith("ablation/lin-mask-token-tiny.py")
+    assert downstream_config("linear", "dos").endswith("semseg-dos-lin-tiny.py")
+    assert set(PROTOCOLS["full"].budgets) == {"1%", "10%", "100%", "2 scans"}
+    assert all(len(p.seeds) >= 3 for n, p in PROTOCOLS.items() if n != "micro")
+    with pytest.raises(ValueError, match="must include 'dos'"):
+        PROTOCOLS["micro"].override(presets=("softmap", "random-init"))
+    with pytest.raises(ValueError, match="unknown preset"):
+        PROTOCOLS["micro"].override(presets=("dos", "swav"))
+
+
+def test_cli_overrides_and_budget_dedup(capsys):
+    qc = _load_tool()
+    args = qc.parse_args(
+        ["--data", "longtail", "--protocol", "micro", "--seeds", "3,4", "--budgets", "10%,2 scans"]
+    )
+    assert args.protocol_spec.seeds == (3, 4) and args.protocol_spec.budgets == ("10%", "2 scans")
+    assert args.work_dir == os.path.join("exp", "quality_check", "micro-longtail")
+    with pytest.raises(SystemExit):
+        qc.parse_args(["--data", "longtail", "--presets", "softmap"])
+    assert "must include 'dos'" in capsys.readouterr().err
+    kept, notes = qc.distinct_budgets(("1%", "10%", "100%", "1 scan"), 3)
+    assert kept == ("1%", "100%") and len(notes) == 2 and "selects 1 of 3 scans" in notes[0]
+
+
+def _mtimes(root):
+    return {
+        os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns
+        for d, _, files in os.walk(root)
+        for f in files
+        if f.endswith(".json")
+    }
+
+
+def test_micro_protocol_end_to_end_and_resume(tmp_path):
+    qc = _load_tool()
+    work = str(tmp_path / "qc")
+    argv = ["--data", "longtail", "--protocol", "micro", "--work-dir", work]
+    results = qc.main(argv)
+    micro = PROTOCOLS["micro"]
+    n_cells = len(micro.presets) * len(micro.seeds) * len(micro.budgets) * len(micro.modes)
+
+    # files and schema
+    for ext in ("json", "md", "png"):
+        assert os.path.getsize(os.path.join(work, f"results.{ext}")) > 0
+    with open(os.path.join(work, "results.json")) as f:
+        written = json.load(f)
+    assert set(written) >= {
+        "protocol",
+        "data",
+        "groups",
+        "classes",
+        "summary",
+        "cells",
+        "wall_minutes",
+        "load_average",
+    }
+    assert written["data"] == "longtail" and written["protocol"]["name"] == "micro"
+    assert len(written["cells"]) == n_cells and written["runs_this_call"] == n_cells + len(micro.seeds)
+    assert set(written["groups"]) == {"head", "common", "tail"} and all(written["groups"].values())
+    counts = written["train_points"]
+    head, tail = written["groups"]["head"], written["groups"]["tail"]
+    assert min(counts[c] for c in head) >= max(counts[c] for c in tail)
+    rows = written["summary"]
+    assert len(rows) == len(micro.modes) * len(micro.budgets) * len(micro.presets)
+    by_key = {(r["mode"], r["budget"], r["preset"]): r for r in rows}
+    cells = {(c["mode"], c["budget"], c["preset"], c["seed"]): c for c in written["cells"]}
+    for (mode, budget, preset), row in by_key.items():
+        assert row["seeds"] == list(micro.seeds)
+        # the pooled per-seed mIoU of the stored per-scan counts is the tester's mIoU
+        per_seed = [cells[mode, budget, preset, s] for s in micro.seeds]
+        assert row["mIoU"]["per_seed"] == pytest.approx([c["mIoU"] for c in per_seed], abs=1e-9)
+        stacked = np.asarray([c["counts"] for c in per_seed])
+        assert stacked.shape == (2, 2, 2, 19)  # seeds, test scans, (I, U), classes
+        assert seed_mious(stacked).tolist() == pytest.approx(row["mIoU"]["per_seed"])
+        assert row["mIoU"]["mean"] == pytest.approx(np.mean(row["mIoU"]["per_seed"]))
+        assert row["mIoU"]["std"] == pytest.approx(np.std(row["mIoU"]["per_seed"], ddof=1))
+        if preset == "dos":
+            assert row["vs_reference"] is None
+        else:
+            vs = row["vs_reference"]
+            assert set(vs) == {"seeds", "all", "head", "common", "tail"}
+            ref = by_key[mode, budget, "dos"]["mIoU"]["per_seed"]
+            assert vs["all"]["diff"] == pytest.approx(np.mean(ref) - np.mean(row["mIoU"]["per_seed"]))
+            assert vs["all"]["low"] <= vs["all"]["high"]
+    assert by_key["linear", "1 scan", "dos"]["num_labelled"] == 1
+    assert by_key["linear", "100%", "dos"]["num_labelled"] == 4  # 00 and 01, 2 scans each
+
+    md = open(os.path.join(work, "results.md")).read()
+    for mode in micro.modes:
+        assert f"## {mode}, 100% of the labelled scans (4 scans)" in md
+        assert f"## {mode}, 1 scan of the labelled scans (1 scan)" in md
+    assert md.count("| dos | 2 |") == 4 and md.count("| random-init | 2 |") == 4
+    assert "| preset | seeds | mIoU | head | common | tail | Δ mIoU [95 % CI] | Δ tail [95 % CI] |" in md
+
+    with open(os.path.join(work, "results.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    import matplotlib.image
+
+    image = matplotlib.image.imread(os.path.join(work, "results.png"))
+    assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+    assert not [f for _, _, files in os.walk(work) for f in files if ".tmp" in f]
+    assert not os.path.exists(os.path.join(work, "runs", "linear", "100pct", "dos", "seed0", "model"))
+    assert os.path.isfile(os.path.join(work, "pretrain", "dos", "seed0", "model", "model_last.pth"))
+
+    # resume: nothing runs again, no cell file is rewritten, the summary is the same
+    cell_files = _mtimes(os.path.join(work, "cells"))
+    again = qc.main(argv)
+    assert again["runs_this_call"] == 0
+    assert _mtimes(os.path.join(work, "cells")) == cell_files
+    assert again["summary"] == results["summary"]
+    # a missing cell is the only one run
+    os.remove(os.path.join(work, "cells", "finetune", "1scans", "random-init", "seed1.json"))
+    third = qc.main(argv)
+    assert third["runs_this_call"] == 1
+
+
+def _cell(preset, seed, inter, union, mode="linear", budget="100%"):
+    counts = np.zeros((2, 2, 19))
+    counts[:, 0, :2], counts[:, 1, :2] = inter, union  # two scans, classes 0 and 1
+    miou = float(np.mean(counts[:, 0, :2].sum(0) / counts[:, 1, :2].sum(0)))
+    return dict(
+        preset=preset, seed=seed, mode=mode, budget=budget, num_labelled=4, mIoU=miou,
+        scans=["08_000000", "08_000001"], counts=counts.tolist(), minutes=0.1,
+    )  # fmt: skip
+
+
+def test_report_from_synthetic_cells(tmp_path):
+    from tools.quality.report import markdown, summarize, write_outputs
+
+    protocol = PROTOCOLS["micro"].override(presets=("dos", "softmap"), budgets=("100%",), modes=("linear",))
+    # dos: IoU 1/2 (seed 0) and 3/4 (seed 1) on both classes; softmap: 1/4 on both, both seeds
+    cells = [
+        _cell("dos", 0, [[1, 1], [1, 1]], [[2, 2], [2, 2]]),
+        _cell("dos", 1, [[3, 3], [3, 3]], [[4, 4], [4, 4]]),
+        _cell("softmap", 0, [[1, 1], [1, 1]], [[4, 4], [4, 4]]),
+        _cell("softmap", 1, [[1, 1], [1, 1]], [[4, 4], [4, 4]]),
+    ]
+    groups = dict(head=[0], common=[1], tail=[])
+    rows = summarize(cells, protocol, groups)
+    dos, soft = rows
+    assert dos["mIoU"]["per_seed"] == pytest.approx([0.5, 0.75]) and dos["mIoU"]["mean"] == pytest.approx(
+        0.625
+    )
+    assert dos["groups"]["head"]["mean"] == pytest.approx(0.625)
+    assert soft["vs_reference"]["all"]["diff"] == pytest.approx(0.375)
+    # seed resamples: differences 0.25, 0.5 (each 1/4) and 0.375 (1/2); the scans are identical
+    assert soft["vs_reference"]["all"]["low"] == pytest.approx(0.25)
+    assert soft["vs_reference"]["all"]["high"] == pytest.approx(0.5)
+    assert "tail" not in soft["vs_reference"]  # an empty group has no comparison
+    results = dict(
+        protocol=dict(vars(protocol)), data="longtail", groups=dict(head=["car"], common=["bicycle"], tail=[]),
+        num_test_scans=2, compute_minutes=0.4, wall_minutes=0.5, load_average=dict(start=1.0, end=2.0),
+        summary=rows,
+    )  # fmt: skip
+    md = markdown(results)
+    assert "| dos | 2 | 62.5 ± 17.7 | 62.5 ± 17.7 | 62.5 ± 17.7 | n/a | — | — |" in md
+    assert "| softmap | 2 | 25.0 ± 0.0 | 25.0 ± 0.0 | 25.0 ± 0.0 | n/a | +37.5 [+25.0, +50.0] | — |" in md
+    assert "tail = (none)" in md
+    paths = write_outputs(results, str(tmp_path))
+    with open(paths["png"], "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"

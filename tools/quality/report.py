@@ -1,0 +1,175 @@
+"""From cell records to results.json, a markdown table and a bar chart with intervals.
+
+Per (mode, budget, preset): mIoU mean and sample std over seeds (each seed's mIoU pooled over the
+test scans), the same for the head / common / tail classes, a 95 % bootstrap interval of the mean
+mIoU, and the paired difference ``dos - preset`` with its 95 % bootstrap interval over seeds and test
+scans (pointcept/utils/stats.py), on the seeds both arms finished.
+"""
+
+import os
+
+import numpy as np
+
+from pointcept.utils.stats import GROUPS, bootstrap_miou, mean_std, paired_bootstrap, seed_mious
+
+from .protocol import REFERENCE
+
+
+def _stack(records: list[dict]) -> np.ndarray:
+    """(S, N, 2, C) counts of one arm's seed records (all on the same scans)."""
+    names = records[0]["scans"]
+    for r in records:
+        if r["scans"] != names:
+            raise ValueError(
+                f"cell {r['preset']} seed {r['seed']} was tested on other scans than seed {records[0]['seed']}"
+            )
+    return np.asarray([r["counts"] for r in records], dtype=np.float64)
+
+
+def summarize(cells: list[dict], protocol, groups: dict[str, list[int]]) -> list[dict]:
+    """One row per (mode, budget, preset) with at least one finished seed, in protocol order."""
+    index = {(c["mode"], c["budget"], c["preset"], c["seed"]): c for c in cells}
+    rows = []
+    for mode in protocol.modes:
+        for budget in protocol.budgets:
+            ref_seeds = [s for s in protocol.seeds if (mode, budget, REFERENCE, s) in index]
+            for preset in protocol.presets:
+                seeds = [s for s in protocol.seeds if (mode, budget, preset, s) in index]
+                if not seeds:
+                    continue
+                counts = _stack([index[mode, budget, preset, s] for s in seeds])
+                per_seed = seed_mious(counts)
+                mean, std = mean_std(per_seed)
+                ci = bootstrap_miou(counts, num_resamples=protocol.resamples, seed=0)
+                row = dict(
+                    mode=mode,
+                    budget=budget,
+                    preset=preset,
+                    seeds=seeds,
+                    num_labelled=index[mode, budget, preset, seeds[0]]["num_labelled"],
+                    mIoU=dict(mean=mean, std=std, low=ci["low"], high=ci["high"], per_seed=per_seed.tolist()),
+                    groups={},
+                    vs_reference=None,
+                )
+                for g in GROUPS:
+                    m, s = mean_std(seed_mious(counts, groups[g])) if groups[g] else (float("nan"),) * 2
+                    row["groups"][g] = dict(mean=m, std=s)
+                paired = [s for s in seeds if s in ref_seeds]
+                if preset != REFERENCE and paired:
+                    ref = _stack([index[mode, budget, REFERENCE, s] for s in paired])
+                    arm = _stack([index[mode, budget, preset, s] for s in paired])
+                    row["vs_reference"] = dict(seeds=paired)
+                    for g in ("all", *GROUPS):
+                        classes = None if g == "all" else groups[g]
+                        if classes == []:
+                            continue
+                        row["vs_reference"][g] = paired_bootstrap(
+                            ref, arm, classes=classes, num_resamples=protocol.resamples, seed=0
+                        )
+                rows.append(row)
+    return rows
+
+
+def _pct(x: float) -> str:
+    return "n/a" if x is None or np.isnan(x) else f"{100 * x:.1f}"
+
+
+def _pm(d: dict) -> str:
+    if np.isnan(d["std"]):
+        return _pct(d["mean"])
+    return f"{_pct(d['mean'])} ± {_pct(d['std'])}"
+
+
+def _diff(d: dict | None) -> str:
+    if d is None:
+        return "—"
+    return f"{100 * d['diff']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]"
+
+
+def markdown(results: dict) -> str:
+    """Tables (mIoU in %, one per mode and budget) with a header stating what was run."""
+    p = results["protocol"]
+    groups = results["groups"]
+    lines = [
+        f"# Quality check: protocol `{p['name']}` on `{results['data']}` data",
+        "",
+        f"Presets {', '.join(p['presets'])}; seeds {', '.join(map(str, p['seeds']))}; "
+        f"pretraining {p['pretrain_steps']} steps, downstream {p['downstream_steps']} steps; "
+        f"{results['num_test_scans']} test scans; {results['compute_minutes']:.1f} min of runs in all, this call "
+        f"{results['wall_minutes']:.1f} min wall time (load average {results['load_average']['start']:.2f} at "
+        f"start, {results['load_average']['end']:.2f} at end).",
+        "",
+        "mIoU in %, mean ± sample std over seeds (each seed's mIoU from intersections and unions summed "
+        "over the test scans). Δ = dos − preset, paired by seed, with its 95 % bootstrap interval over "
+        f"seeds and test scans ({p['resamples']} resamples). An interval containing 0 means: within noise.",
+        "",
+        "Class groups by labelled training points: "
+        + "; ".join(f"{g} = {', '.join(groups[g]) or '(none)'}" for g in GROUPS),
+    ]
+    for mode in p["modes"]:
+        for budget in p["budgets"]:
+            rows = [r for r in results["summary"] if r["mode"] == mode and r["budget"] == budget]
+            if not rows:
+                continue
+            n = rows[0]["num_labelled"]
+            lines += [
+                "",
+                f"## {mode}, {budget} of the labelled scans ({n} scan{'s' if n != 1 else ''})",
+                "",
+                "| preset | seeds | mIoU | head | common | tail | Δ mIoU [95 % CI] | Δ tail [95 % CI] |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
+            for r in rows:
+                vs = r["vs_reference"] or {}
+                lines.append(
+                    f"| {r['preset']} | {len(r['seeds'])} | {_pm(r['mIoU'])} | {_pm(r['groups']['head'])} | "
+                    f"{_pm(r['groups']['common'])} | {_pm(r['groups']['tail'])} | {_diff(vs.get('all'))} | "
+                    f"{_diff(vs.get('tail'))} |"
+                )
+    return "\n".join(lines) + "\n"
+
+
+def bar_chart(results: dict, path: str) -> None:
+    """One panel per (mode, budget): mean mIoU per preset with its 95 % bootstrap interval."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    p = results["protocol"]
+    modes, budgets = p["modes"], p["budgets"]
+    fig, axes = plt.subplots(
+        len(modes), len(budgets), figsize=(3.2 * len(budgets) + 1, 2.8 * len(modes) + 0.6), squeeze=False
+    )
+    for i, mode in enumerate(modes):
+        for j, budget in enumerate(budgets):
+            ax = axes[i][j]
+            rows = [r for r in results["summary"] if r["mode"] == mode and r["budget"] == budget]
+            names = [r["preset"] for r in rows]
+            mean = np.array([100 * r["mIoU"]["mean"] for r in rows])
+            low = np.array([100 * r["mIoU"]["low"] for r in rows])
+            high = np.array([100 * r["mIoU"]["high"] for r in rows])
+            colours = ["tab:red" if n == REFERENCE else "tab:blue" for n in names]
+            ax.bar(range(len(rows)), mean, color=colours, yerr=[mean - low, high - mean], capsize=3)
+            ax.set_xticks(range(len(rows)), names, rotation=45, ha="right", fontsize=8)
+            ax.set_title(f"{mode}, {budget}", fontsize=9)
+            if j == 0:
+                ax.set_ylabel("mIoU (%)")
+    fig.suptitle(
+        f"protocol {p['name']} on {results['data']} data: mean mIoU, 95 % bootstrap interval", fontsize=10
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_outputs(results: dict, out_dir: str) -> dict[str, str]:
+    """results.json, results.md and results.png in ``out_dir``; returns their paths."""
+    from .data import write_json_atomic
+
+    paths = {ext: os.path.join(out_dir, f"results.{ext}") for ext in ("json", "md", "png")}
+    write_json_atomic(paths["json"], results)
+    with open(paths["md"], "w") as f:
+        f.write(markdown(results))
+    bar_chart(results, paths["png"])
+    return paths
