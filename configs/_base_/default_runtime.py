@@ -21,6 +21,11 @@ custom_imports = []  # extra modules imported before building (registers out-of-
 # --- steps, batches, data loading -------------------------------------------------------------
 max_steps = 1000  # optimizer steps to train for; schedulers span exactly this many steps
 batch_size = 8  # global batch: samples per step summed over all processes (must divide by the world size)
+# gradient accumulation: each process reads a step's batch as this many micro-batches of
+# batch_size / (world size x grad_accum_steps) samples, backpropagates loss / grad_accum_steps for
+# each and steps the optimizer once; the data of a step, max_steps, schedulers and EMA do not change
+# with it (it trades time for memory; BatchNorm statistics are per micro-batch)
+grad_accum_steps = 1
 batch_size_val = 8  # global validation batch (split over processes, at least 1 each)
 num_worker = 4  # dataloader workers summed over all processes
 mix_prob = 0.0  # Mix3D probability in the training collate (0 = off)

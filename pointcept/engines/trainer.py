@@ -1,6 +1,9 @@
 """Step-based trainer driven by hooks.
 
-One step = one global batch (``batch_size`` samples over all ranks) = one optimizer step. Hooks
+One step = one global batch (``batch_size`` samples over all ranks) = one optimizer step; with
+``grad_accum_steps = k`` each rank reads it as k micro-batches of ``batch_size / (world size x k)``
+samples and accumulates their gradients (``step.train_step``), so the data, the step count and
+everything scheduled per step do not depend on k. Hooks
 (``configs/_base_/default_runtime.py``: ``hooks``) run at ``before_train``, ``before_epoch``,
 ``before_step``, ``after_step``, ``after_epoch`` and ``after_train``; an epoch is one pass of the
 sampler over the training set. Evaluation and checkpointing are hooks keyed on ``step``
@@ -65,6 +68,7 @@ class Trainer:
         self.save_interval = config_int(cfg, "save_interval", 0, minimum=0) or self.max_steps
         self.log_interval = config_int(cfg, "log_interval", 0, minimum=0) or 1
         self.clip_grad = cfg.get("clip_grad")
+        self.grad_accum_steps = config_int(cfg, "grad_accum_steps", 1, minimum=1)
         self.logger.info(f"device {self.device}, world size {self.world_size}, seed {self.seed}")
         set_seed(derive_seed(self.seed, self.rank))
 
@@ -146,9 +150,18 @@ class Trainer:
             from pointcept.datasets import point_collate_fn
 
             collate_fn = partial(point_collate_fn, mix_prob=mix_prob)
-        sampler = TrainBatchSampler(
-            len(dataset), self.batch_size, True, self.seed, self.rank, self.world_size
-        )
+        try:
+            sampler = TrainBatchSampler(
+                len(dataset),
+                self.batch_size,
+                True,
+                self.seed,
+                self.rank,
+                self.world_size,
+                micro_batches=self.grad_accum_steps,
+            )
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         loader = torch.utils.data.DataLoader(
             SeededDataset(dataset),
             batch_sampler=sampler,
@@ -158,6 +171,11 @@ class Trainer:
         self.logger.info(
             f"train set: {len(dataset)} samples, {sampler.batches_per_epoch} steps per epoch, "
             f"{sampler.local_batch_size} samples per rank per step"
+            + (
+                f" in {sampler.micro_batches} micro-batches of {sampler.micro_batch_size}"
+                if sampler.micro_batches > 1
+                else ""
+            )
         )
         return loader, sampler
 
@@ -218,11 +236,11 @@ class Trainer:
                 self.call_hooks("before_epoch")
                 first = False
             start = time.perf_counter()
-            batch = next(data_iter)
+            batches = [next(data_iter) for _ in range(self.grad_accum_steps)]
             self.data_time = time.perf_counter() - start
-            self.label_check.observe(batch, self.step + 1, start_step, self.epoch, self.epoch_index)
+            self.label_check.observe(batches, self.step + 1, start_step, self.epoch, self.epoch_index)
             self.call_hooks("before_step")
-            self.run_step(batch)
+            self.run_step(batches[0] if len(batches) == 1 else batches)
             self.step += 1
             self.epoch_index += 1
             self.call_hooks("after_step")
@@ -237,8 +255,9 @@ class Trainer:
         comm.barrier()
         close_file_handlers()
 
-    def run_step(self, batch: dict) -> None:
-        """One optimizer step on ``batch`` (see ``step.train_step``); sets ``self.output``."""
+    def run_step(self, batch: dict | list[dict]) -> None:
+        """One optimizer step on ``batch`` or on a list of micro-batches (see ``step.train_step``);
+        sets ``self.output``."""
         self.output = train_step(
             self.model,
             batch,

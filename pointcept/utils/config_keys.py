@@ -39,9 +39,9 @@ POINTCEPT_KEYS: dict[str, str] = {
     "wandb_project": _WANDB,
     "wandb_key": _WANDB,
     "gradient_accumulation_steps": (
-        "is not supported yet (one optimizer step = one forward/backward over batch_size samples): "
-        "remove it, and emulate accumulation with a larger batch_size (the global batch over all "
-        "processes) or more GPUs (tools/train.sh -g N)"
+        "is spelled grad_accum_steps here; note that batch_size stays the global batch of one "
+        "optimizer step (summed over processes and micro-batches): with Pointcept-style micro-batches "
+        "of b samples on G processes set batch_size = b x G x grad_accum_steps"
     ),
     "sync_bn": (
         "is not supported: models are not converted to SyncBatchNorm here (BatchNorm statistics "
