@@ -61,6 +61,11 @@ resume = False  # continue a run from weight or <save_path>/model/model_last.pth
 # launch, left out of the saved config.py
 overwrite = False
 enable_tensorboard = True  # write tensorboardX events into save_path (main process only)
+# also log the same scalars/histograms to Weights & Biases (needs `pip install wandb`; API key from
+# `wandb login` or WANDB_API_KEY; WANDB_MODE=offline logs into save_path/wandb without network)
+enable_wandb = False
+wandb_project = "dos"  # W&B project
+wandb_name = None  # W&B run name; None: the last two parts of save_path, e.g. semantic_kitti/pretrain-dos
 hooks = [
     dict(type="CheckpointLoader"),  # weight / resume loading, before training
     dict(type="IterationTimer", warmup_steps=2),  # data/batch time and ETA

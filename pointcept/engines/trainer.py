@@ -33,6 +33,7 @@ from .sampler import EvalBatchSampler, SeededCollate, SeededDataset, TrainBatchS
 from .scheduler import build_scheduler
 from .step import train_step
 from .storage import ScalarStorage
+from .writers import build_writer
 
 _REQUIRED_KEYS = ("model", "data", "batch_size", "max_steps", "optimizer", "save_path")
 
@@ -45,7 +46,7 @@ class Trainer:
     ``train_sampler``, ``val_loader``, ``step`` (completed optimizer steps), ``max_steps``, ``epoch``,
     ``epoch_index`` (batches done in the current epoch), ``forward_kwargs`` (passed to the model,
     refreshed by hooks in ``before_step``), ``output`` (the last model output), ``storage``,
-    ``writer`` (tensorboardX or None), ``logger``, ``device``, ``best_metric_value``.
+    ``writer`` (tensorboardX and/or Weights & Biases, see ``writers.py``; None when off), ``logger``, ``device``, ``best_metric_value``.
     """
 
     def __init__(self, cfg):
@@ -198,14 +199,9 @@ class Trainer:
         return f"data.train ({details})" if details else "data.train"
 
     def build_writer(self):
-        if not comm.is_main_process() or not self.cfg.get("enable_tensorboard", True):
+        if not comm.is_main_process():
             return None
-        try:
-            from tensorboardX import SummaryWriter
-        except ImportError:
-            self.logger.warning("tensorboardX is not installed; tensorboard logging is off")
-            return None
-        return SummaryWriter(self.save_path)
+        return build_writer(self.cfg, self.logger)
 
     # ------------------------------------------------------------------ loop
     def call_hooks(self, event: str) -> None:
