@@ -9,6 +9,8 @@ optional EMA teacher submodule. Imported by tests and, through ``custom_imports`
 
 import copy
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -160,3 +162,17 @@ def write_toy_config(path: str, save_path: str, **overrides) -> str:
     with open(path, "w") as f:
         f.write(toy_config_text(save_path, **overrides))
     return path
+
+
+def torchrun_train(cfg_path: str, nproc: int = 2) -> subprocess.CompletedProcess:
+    """``tools/train.py --config-file cfg_path`` as ``nproc`` local torchrun processes (gloo on CPU),
+    with the repository and ``tests/`` on PYTHONPATH; output captured as text."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([repo, os.path.join(repo, "tests")]),
+        "OMP_NUM_THREADS": "1",
+    }
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    cmd += [os.path.join(repo, "tools", "train.py"), "--config-file", cfg_path]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)

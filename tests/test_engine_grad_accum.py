@@ -2,20 +2,17 @@
 batch of k*b samples when the loss is a per-sample mean; DDP syncs once per step; resume is exact."""
 
 import contextlib
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
-from engine_toys import ToySegmentor, write_toy_config
+from engine_toys import ToySegmentor, torchrun_train, write_toy_config
+from test_engine_trainer import single_thread  # noqa: F401  (autouse fixture: one torch thread)
 
 from pointcept.engines import Trainer, load_checkpoint, train_step
 from pointcept.engines.hooks import HOOKS, HookBase
 from pointcept.utils.config import load_config
 from pointcept.utils.registry import ConfigError
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Every cloud has 64 labelled points (no ignored label), so the point-mean cross-entropy of a batch
 # is the mean of its clouds' losses. SGD, not Adam: Adam would hide a wrong loss scale.
 COMMON = dict(
@@ -34,14 +31,6 @@ COMMON = dict(
     log_interval=1,
     evaluate=False,
 )
-
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def cfg(tmp_path, name, **overrides):
@@ -174,14 +163,7 @@ def test_two_processes_accumulating_match_one_process(tmp_path):
     """torchrun, 2 gloo ranks x 2 micro-batches of 1 cloud == 1 process, batch of 4."""
     overrides = {**COMMON, "batch_size": 4, "grad_accum_steps": 2, "max_steps": 4, "save_interval": 4}
     cfg_path = write_toy_config(str(tmp_path / "ddp.py"), str(tmp_path / "ddp"), **overrides)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([REPO, os.path.join(REPO, "tests")]),
-        "OMP_NUM_THREADS": "1",
-    }
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    cmd += [os.path.join(REPO, "tools", "train.py"), "--config-file", cfg_path]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    proc = torchrun_train(cfg_path, nproc=2)
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = (tmp_path / "ddp" / "train.log").read_text()
     assert "2 samples per rank per step in 2 micro-batches of 1" in log

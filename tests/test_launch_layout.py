@@ -45,6 +45,10 @@ def run(tree, script, *args, **env_extra):
     return proc
 
 
+def train(tree, *args, **env_extra):
+    return run(tree, "train.sh", "-d", "toy", "-c", "tiny", *args, **env_extra)
+
+
 def recorded(tree):
     return (tree / "args.txt").read_text().split("\n")[:-1]
 
@@ -60,7 +64,7 @@ TRAIN_ARGS = [
 
 
 def test_cpu_only_machine_runs_one_process_and_says_so(tree):
-    proc = run(tree, "train.sh", "-d", "toy", "-c", "tiny", "-p", str(tree / "fakepy"))
+    proc = train(tree, "-p", str(tree / "fakepy"))
     assert proc.returncode == 0, proc.stderr
     assert "[train.sh] no GPU visible (CUDA_VISIBLE_DEVICES / nvidia-smi): 1 process on CPU" in proc.stdout
     assert recorded(tree) == TRAIN_ARGS
@@ -69,7 +73,7 @@ def test_cpu_only_machine_runs_one_process_and_says_so(tree):
 def test_gpus_default_to_nvidia_smi_then_cuda_visible_devices(tree):
     lines = "".join(f"GPU {i}: NVIDIA A100 (UUID: GPU-{i})\\n" for i in range(3))
     fake_tool(tree / "bin", "nvidia-smi", f'[ "$1" = -L ] && printf "{lines}"\n')
-    proc = run(tree, "train.sh", "-d", "toy", "-c", "tiny", DRY_RUN="1", PYTHON="py")
+    proc = train(tree, DRY_RUN="1", PYTHON="py")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout.splitlines()
     assert out[0] == "[train.sh] 3 visible GPU(s) (from nvidia-smi): 3 process(es) per node"
@@ -77,27 +81,20 @@ def test_gpus_default_to_nvidia_smi_then_cuda_visible_devices(tree):
     assert not (tree / "exp").exists()  # a dry run creates nothing
 
     for visible, count in (("0,2", 2), ("GPU-aa,GPU-bb,GPU-cc,GPU-dd", 4), ("1,-1,3", 1)):
-        proc = run(
+        proc = train(
             tree,
-            "train.sh",
-            "-d",
-            "toy",
-            "-c",
-            "tiny",
             DRY_RUN="1",
             PYTHON="py",
             CUDA_VISIBLE_DEVICES=visible,
         )
         assert f"{count} visible GPU(s) (from CUDA_VISIBLE_DEVICES)" in proc.stdout, visible
     for hidden in ("", "-1", "NoDevFiles"):
-        proc = run(
-            tree, "train.sh", "-d", "toy", "-c", "tiny", DRY_RUN="1", PYTHON="py", CUDA_VISIBLE_DEVICES=hidden
-        )
+        proc = train(tree, DRY_RUN="1", PYTHON="py", CUDA_VISIBLE_DEVICES=hidden)
         assert "no GPU visible" in proc.stdout and proc.stdout.splitlines()[-1].startswith(
             "py tools/train.py"
         )
     # -g wins over detection
-    proc = run(tree, "train.sh", "-d", "toy", "-c", "tiny", "-g", "1", DRY_RUN="1", PYTHON="py")
+    proc = train(tree, "-g", "1", DRY_RUN="1", PYTHON="py")
     assert "visible" not in proc.stdout and proc.stdout.splitlines()[-1].startswith("py tools/train.py")
 
 
@@ -110,7 +107,7 @@ def test_slurm_layout_from_the_environment(tree):
         SLURM_JOB_NODELIST="gpu[003-005,009],cpu01",
         CUDA_VISIBLE_DEVICES="0,1",
     )
-    proc = run(tree, "train.sh", "-d", "toy", "-c", "tiny", "-p", str(tree / "fakepy"), **slurm)
+    proc = train(tree, "-p", str(tree / "fakepy"), **slurm)
     assert proc.returncode == 0, proc.stderr
     assert "[train.sh] SLURM job 4242: node 2 of 3, master gpu003:24242" in proc.stdout
     layout = [
@@ -124,18 +121,13 @@ def test_slurm_layout_from_the_environment(tree):
 
     # scontrol, when present, expands the node list
     fake_tool(tree / "bin", "scontrol", '[ "$1 $2" = "show hostnames" ] && printf "n-%s\\n" "$3" "second"\n')
-    proc = run(tree, "train.sh", "-d", "toy", "-c", "tiny", "-p", str(tree / "fakepy"), **slurm)
+    proc = train(tree, "-p", str(tree / "fakepy"), **slurm)
     assert "--master_addr=n-gpu[003-005,009],cpu01" in recorded(tree)
 
     # explicit values win over SLURM's
     explicit = dict(slurm, NODE_RANK="1", MASTER_ADDR="10.0.0.7", MASTER_PORT="1234")
-    proc = run(
+    proc = train(
         tree,
-        "train.sh",
-        "-d",
-        "toy",
-        "-c",
-        "tiny",
         "-m",
         "2",
         "-g",
@@ -155,7 +147,7 @@ def test_slurm_layout_from_the_environment(tree):
 
     # one SLURM node with 2 GPUs: single-node torchrun on the job's port
     one = dict(slurm, SLURM_NNODES="1", SLURM_NODEID="0", SLURM_PROCID="0")
-    proc = run(tree, "train.sh", "-d", "toy", "-c", "tiny", "-p", str(tree / "fakepy"), **one)
+    proc = train(tree, "-p", str(tree / "fakepy"), **one)
     assert recorded(tree)[:4] == ["-m", "torch.distributed.run", "--master_port=24242", "--nproc_per_node=2"]
 
 
@@ -163,13 +155,13 @@ def test_slurm_misuse_and_bad_layouts_fail_before_starting(tree):
     slurm = dict(
         SLURM_JOB_ID="7", SLURM_NNODES="2", SLURM_NODEID="1", SLURM_PROCID="3", SLURM_JOB_NODELIST="a,b"
     )
-    proc = run(tree, "train.sh", "-d", "toy", "-c", "tiny", "-p", str(tree / "fakepy"), **slurm)
+    proc = train(tree, "-p", str(tree / "fakepy"), **slurm)
     assert proc.returncode == 2 and not (tree / "args.txt").exists()
     assert (
         "train.sh: SLURM task 3 runs on node 1: start one task per node (srun --ntasks-per-node=1)"
         in proc.stderr
     )
-    proc = run(tree, "train.sh", "-d", "toy", "-c", "tiny", "-m", "2", NODE_RANK="2", PYTHON="py")
+    proc = train(tree, "-m", "2", NODE_RANK="2", PYTHON="py")
     assert proc.returncode == 2 and "train.sh: node rank 2 is not below the node count 2" in proc.stderr
     proc = run(tree, "test.sh", "-d", "toy", "-n", "x", "-m", "0", PYTHON="py")
     assert proc.returncode == 2 and "test.sh: -m must be a positive integer, got '0'" in proc.stderr
