@@ -5,7 +5,17 @@ multi-GB CUDA build on CPU machines. Install the torch you want first (``tools/s
 CPU build 2.13.0 when no torch is present).
 """
 
+import os
+
 from setuptools import find_packages, setup
+
+
+def requirements(name: str) -> list[str]:
+    """The requirement lines of ``name`` beside this file (comments and blank lines dropped)."""
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name)) as f:
+        lines = (line.split("#", 1)[0].strip() for line in f)
+        return [line for line in lines if line]
+
 
 setup(
     name="pointcept-dos",
@@ -15,7 +25,7 @@ setup(
     python_requires=">=3.10",
     install_requires=["numpy", "tensorboardX"],
     extras_require={
-        "dev": ["pytest", "ruff"],
+        "dev": requirements("requirements-dev.txt"),
         "vis": ["matplotlib"],
     },
 )

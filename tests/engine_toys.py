@@ -11,6 +11,7 @@ injects a fault (crash, signal, non-finite weights, read-only checkpoint folder)
 import copy
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -256,3 +257,17 @@ class FaultAtStep(HookBase):
                 t.model_without_ddp.head.bias[0] = float("inf")
         else:
             os.chmod(os.path.join(t.save_path, "model"), 0o500)
+
+
+def torchrun_train(cfg_path: str, nproc: int = 2) -> subprocess.CompletedProcess:
+    """``tools/train.py --config-file cfg_path`` as ``nproc`` local torchrun processes (gloo on CPU),
+    with the repository and ``tests/`` on PYTHONPATH; output captured as text."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([repo, os.path.join(repo, "tests")]),
+        "OMP_NUM_THREADS": "1",
+    }
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
+    cmd += [os.path.join(repo, "tools", "train.py"), "--config-file", cfg_path]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)

@@ -170,10 +170,8 @@ POINTCEPT_EXPECTED = {
     "epoch": "this trainer is step-based: set max_steps (steps = epochs x scans / batch_size)",
     "eval_epoch": "set eval_interval and save_interval in steps",
     "enable_amp": "set amp_dtype='bf16'|'fp16'|None",
-    "enable_wandb": "tensorboardX events",
-    "wandb_project": "tensorboardX events",
-    "wandb_key": "tensorboardX events",
-    "gradient_accumulation_steps": "is not supported yet",
+    "wandb_key": "`wandb login` or the WANDB_API_KEY environment variable",
+    "gradient_accumulation_steps": "is spelled grad_accum_steps here",
     "sync_bn": "SyncBatchNorm",
     "empty_cache": "torch.cuda.empty_cache()",
     "empty_cache_per_epoch": "torch.cuda.empty_cache()",
@@ -205,9 +203,10 @@ def test_pointcept_key_in_file_and_options_names_our_equivalent(key, exp, tmp_pa
     assert POINTCEPT_EXPECTED[key] in POINTCEPT_KEYS[key]
 
 
-def test_gradient_accumulation_message_says_how_to_emulate(exp):
+def test_gradient_accumulation_message_names_our_key_and_the_batch_meaning(exp):
     message = error(exp, ["gradient_accumulation_steps=4"])
-    assert "not supported yet" in message and "larger batch_size" in message and "more GPUs" in message
+    assert "grad_accum_steps" in message and "batch_size = b x G x grad_accum_steps" in message
+    assert load_config(exp, ["grad_accum_steps=4"]).grad_accum_steps == 4
 
 
 @pytest.mark.parametrize("value, ours", [("float16", "fp16"), ("half", "fp16"), ("bfloat16", "bf16")])

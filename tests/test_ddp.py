@@ -1,16 +1,11 @@
 """Two CPU processes (torchrun, gloo) reach the same weights as one process with the same global batch."""
 
-import os
-import subprocess
-import sys
-
 import torch
-from engine_toys import write_toy_config
+from engine_toys import torchrun_train, write_toy_config
 
 from pointcept.engines import Trainer, load_checkpoint
 from pointcept.utils.config import load_config
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # No ignored labels in training: DDP averages per-rank mean losses, which equals the global mean only
 # when every rank has the same number of labelled points.
 OVERRIDES = dict(
@@ -31,14 +26,7 @@ OVERRIDES = dict(
 
 def test_two_gloo_processes_match_single_process(tmp_path):
     cfg_path = write_toy_config(str(tmp_path / "ddp.py"), str(tmp_path / "ddp"), **OVERRIDES)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([REPO, os.path.join(REPO, "tests")]),
-        "OMP_NUM_THREADS": "1",
-    }
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    cmd += [os.path.join(REPO, "tools", "train.py"), "--config-file", cfg_path]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    proc = torchrun_train(cfg_path, nproc=2)
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = (tmp_path / "ddp" / "train.log").read_text()
     assert "world size 2" in log and "2 samples per rank per step" in log

@@ -94,3 +94,19 @@ def test_loader_output_independent_of_workers():
         return torch.stack(take(loader, 4))
 
     assert torch.equal(run(0), run(2))
+
+
+def test_micro_batches_cut_each_rank_chunk_in_order():
+    whole = take(TrainBatchSampler(12, 4, seed=1, rank=1, world_size=2), 6)
+    micro = take(TrainBatchSampler(12, 4, seed=1, rank=1, world_size=2, micro_batches=2), 12)
+    assert all(len(m) == 1 for m in micro)
+    assert [micro[2 * i] + micro[2 * i + 1] for i in range(6)] == whole
+    s = TrainBatchSampler(12, 4, seed=1, rank=1, world_size=2, micro_batches=2)
+    assert s.batches_per_epoch == 3 and s.micro_batch_size == 1  # positions count optimizer steps
+    s.set_position(1, 2)
+    assert take(s, 2) == micro[10:12]
+    with pytest.raises(
+        ValueError,
+        match=r"batch_size=6 must be a positive multiple of the world size 2 x grad_accum_steps 2 = 4",
+    ):
+        TrainBatchSampler(12, 6, world_size=2, micro_batches=2)

@@ -122,6 +122,8 @@ if [ "$RC" = 0 ] && [ "$CUDA" = 1 ]; then
     record tests ran "$(seconds_since "$T")" "CUDA cases of ${#TESTS[@]} test files" "$WORK/tests.log"
 elif [ "$RC" = 0 ]; then
     record tests skipped "$(seconds_since "$T")" "$NO_CUDA_REASON; the CUDA cases were collected and skipped" "$WORK/tests.log"
+elif ! "$PY" -c "import pytest" >/dev/null 2>&1; then
+    record tests failed "$(seconds_since "$T")" "pytest is not installed: bash tools/setup.sh --dev (or pip install -r requirements-dev.txt)" "$WORK/tests.log"
 else
     record tests failed "$(seconds_since "$T")" "pytest exit $RC" "$WORK/tests.log"
 fi

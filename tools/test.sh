@@ -1,27 +1,31 @@
 #!/bin/sh
 # Evaluate a checkpoint of exp/<dataset>/<name>/ on the test split.
 #
-#   sh tools/test.sh -d DATASET -n NAME [-c CONFIG] [-w WEIGHT_NAME] [-g NUM_GPUS] [-- --options k=v ...]
+#   sh tools/test.sh -d DATASET -n NAME [-c CONFIG] [-w WEIGHT_NAME] [-g NUM_GPUS] [-m NUM_NODES]
+#                    [-p PYTHON] [-- --options k=v ...]
 #
 #   -d  dataset folder under configs/            -n  experiment name (folder under exp/<dataset>/)
 #   -c  config name under configs/<dataset>/ (default: the run's saved config.py)
 #   -w  checkpoint name in exp/.../model/ without .pth (default model_best)
-#   -g  processes per node (default 1; >1 uses torchrun)
+#   -g  processes per node (default: the visible GPUs, 1 on a CPU-only machine; >1 uses torchrun)
+#   -m  number of nodes (default: SLURM_NNODES under SLURM, else 1; $NNODES is train.sh's only)
+#   -p  python interpreter
 # Results go to exp/<dataset>/<name>/ (test.log, metrics.json, result/).
-# Interpreter: $PYTHON if set, else .venv/bin/python if it exists, else python3.
+# Node layout as in tools/train.sh (tools/launch_common.sh). DRY_RUN=1 prints the command.
+# Interpreter: $PYTHON if set (-p sets it), else .venv/bin/python if it exists, else python3.
 set -eu
 cd "$(dirname "$0")/.."
 . tools/launch_common.sh
 
 WEIGHT=model_best
-while getopts "d:c:n:g:w:h" opt; do
+while getopts "d:c:n:g:m:p:w:h" opt; do
     common_option "$opt"
 done
 shift $((OPTIND - 1))
 [ "${1:-}" = "--" ] && shift
 
 [ -n "$DATASET" ] && [ -n "$NAME" ] || usage
-check_count -g "$GPUS"
+resolve_layout
 choose_python
 EXP_DIR="exp/$DATASET/$NAME"
 if [ -n "$CONFIG" ]; then CONFIG_FILE="configs/$DATASET/$CONFIG.py"; else CONFIG_FILE="$EXP_DIR/config.py"; fi

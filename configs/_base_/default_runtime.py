@@ -21,6 +21,11 @@ custom_imports = []  # extra modules imported before building (registers out-of-
 # --- steps, batches, data loading -------------------------------------------------------------
 max_steps = 1000  # optimizer steps to train for; schedulers span exactly this many steps
 batch_size = 8  # global batch: samples per step summed over all processes (must divide by the world size)
+# gradient accumulation: each process reads a step's batch as this many micro-batches of
+# batch_size / (world size x grad_accum_steps) samples, backpropagates loss / grad_accum_steps for
+# each and steps the optimizer once; the data of a step, max_steps, schedulers and EMA do not change
+# with it (it trades time for memory; BatchNorm statistics are per micro-batch)
+grad_accum_steps = 1
 batch_size_val = 8  # global validation batch (split over processes, at least 1 each)
 num_worker = 4  # dataloader workers summed over all processes
 mix_prob = 0.0  # Mix3D probability in the training collate (0 = off)
@@ -61,6 +66,11 @@ resume = False  # continue a run from weight or <save_path>/model/model_last.pth
 overwrite = False
 save_error = "stop"  # a checkpoint write fails (full disk, read-only): "stop", or "continue" and retry at the next save
 enable_tensorboard = True  # write tensorboardX events into save_path (main process only)
+# also log the same scalars/histograms to Weights & Biases (needs `pip install wandb`; API key from
+# `wandb login` or WANDB_API_KEY; WANDB_MODE=offline logs into save_path/wandb without network)
+enable_wandb = False
+wandb_project = "dos"  # W&B project
+wandb_name = None  # W&B run name; None: the last two parts of save_path, e.g. semantic_kitti/pretrain-dos
 hooks = [
     dict(type="CheckpointLoader"),  # weight / resume loading, before training
     dict(type="IterationTimer", warmup_steps=2),  # data/batch time and ETA

@@ -63,11 +63,14 @@ class LabelCheck:
         self.empty_scans = 0  # of which without any valid label
         self.epoch_empty_scans = 0
 
-    def observe(self, batch: dict, step: int, start_step: int, epoch: int, epoch_index: int) -> None:
-        """Count ``batch``, the one optimizer step ``step`` (1-based) is about to train on, with
-        ``epoch_index`` batches of ``epoch`` done before it, in a process that started at
-        ``start_step``; then apply the rule (module doc)."""
-        self.update(batch, epoch_index)
+    def observe(
+        self, batches: dict | list[dict], step: int, start_step: int, epoch: int, epoch_index: int
+    ) -> None:
+        """Count ``batches`` (a batch or the micro-batches of one step), what the optimizer step
+        ``step`` (1-based) is about to train on, with ``epoch_index`` steps of ``epoch`` done before
+        it, in a process that started at ``start_step``; then apply the rule (module doc)."""
+        for i, batch in enumerate([batches] if isinstance(batches, dict) else batches):
+            self.update(batch, epoch_index, first=i == 0)
         self.check(
             step,
             start_step,
@@ -76,12 +79,13 @@ class LabelCheck:
             end_of_run=step == self.max_steps,
         )
 
-    def update(self, batch: dict, epoch_index: int) -> None:
+    def update(self, batch: dict, epoch_index: int, first: bool = True) -> None:
+        """Count one (micro-)batch; ``first`` is False for later micro-batches of the same step."""
         segment = batch.get("segment") if self.enabled and isinstance(batch, dict) else None
         if not isinstance(segment, torch.Tensor):
             return
         self.supervised = True
-        if epoch_index == 0:
+        if epoch_index == 0 and first:
             self.epoch_labels, self.epoch_empty_scans, self.epoch_complete = 0, 0, True
         valid = segment.reshape(-1) != self.ignore_index
         offset = batch.get("offset")

@@ -3,9 +3,10 @@
 Training draws an infinite sequence of epochs. Epoch ``e`` is a permutation of the dataset seeded by
 ``(seed, e)``; it is cut into ``len(dataset) // global_batch`` global batches (the remainder is
 dropped so every step sees a full batch) and each global batch is split into contiguous per-rank
-chunks. Every sample carries its own seed, derived from ``(seed, e, position in the epoch)``, so
+chunks; with gradient accumulation each per-rank chunk is further cut into ``micro_batches``
+contiguous micro-batches, yielded one after the other. Every sample carries its own seed, derived from ``(seed, e, position in the epoch)``, so
 the data a step sees is a pure function of ``(seed, step)``: independent of the number of ranks,
-of dataloader workers, and of interruptions. The position ``(epoch, index)`` is saved in
+of dataloader workers, of ``micro_batches`` and of interruptions. The position ``(epoch, index)`` is saved in
 checkpoints and restored with :meth:`TrainBatchSampler.set_position`.
 
 A dataset with its own sampling rule (``ConcatDataset``'s per-dataset weights) provides
@@ -30,13 +31,18 @@ _EVAL_SALT = 3
 class TrainBatchSampler:
     """Yields per-rank batches of ``(dataset_index, sample_seed)`` forever.
 
+    Positions (``batches_per_epoch``, :meth:`set_position`, :meth:`position`) count global batches,
+    i.e. optimizer steps; each of them is yielded as ``micro_batches`` consecutive per-rank lists.
+
     Args:
         num_samples: dataset length.
-        global_batch_size: samples per optimizer step over all ranks (divisible by ``world_size``).
+        global_batch_size: samples per optimizer step over all ranks (divisible by
+            ``world_size * micro_batches``).
         shuffle: permute each epoch (else dataset order).
         seed, rank, world_size: as named.
         epoch_order: ``epoch_order(seed, epoch)`` -> the ``num_samples`` dataset indices of that
             epoch in training order (replaces the permutation; ``shuffle`` is then unused).
+        micro_batches: gradient-accumulation micro-batches per optimizer step.
     """
 
     def __init__(
@@ -48,11 +54,15 @@ class TrainBatchSampler:
         rank: int = 0,
         world_size: int = 1,
         epoch_order: Callable[[int, int], Sequence[int]] | None = None,
+        micro_batches: int = 1,
     ):
-        if global_batch_size <= 0 or global_batch_size % world_size:
-            raise ValueError(
-                f"batch_size={global_batch_size} must be a positive multiple of the world size {world_size}"
-            )
+        if micro_batches < 1:
+            raise ValueError(f"grad_accum_steps={micro_batches} must be >= 1")
+        if global_batch_size <= 0 or global_batch_size % (world_size * micro_batches):
+            what = f"the world size {world_size}"
+            if micro_batches > 1:
+                what += f" x grad_accum_steps {micro_batches} = {world_size * micro_batches}"
+            raise ValueError(f"batch_size={global_batch_size} must be a positive multiple of {what}")
         if num_samples < global_batch_size:
             raise ValueError(
                 f"the training set has {num_samples} samples, fewer than batch_size={global_batch_size}"
@@ -60,6 +70,8 @@ class TrainBatchSampler:
         self.num_samples = num_samples
         self.global_batch_size = global_batch_size
         self.local_batch_size = global_batch_size // world_size
+        self.micro_batches = micro_batches
+        self.micro_batch_size = self.local_batch_size // micro_batches
         self.shuffle, self.seed, self.rank, self.world_size = shuffle, int(seed), rank, world_size
         self.epoch_order = epoch_order
         self.batches_per_epoch = num_samples // global_batch_size
@@ -109,11 +121,13 @@ class TrainBatchSampler:
         while True:
             perm = self.permutation(epoch).tolist()
             for b in range(start, self.batches_per_epoch):
-                first = b * self.global_batch_size + self.rank * self.local_batch_size
-                yield [
-                    (perm[p], derive_seed(self.seed, _SAMPLE_SALT, epoch, p))
-                    for p in range(first, first + self.local_batch_size)
-                ]
+                rank_first = b * self.global_batch_size + self.rank * self.local_batch_size
+                for m in range(self.micro_batches):
+                    first = rank_first + m * self.micro_batch_size
+                    yield [
+                        (perm[p], derive_seed(self.seed, _SAMPLE_SALT, epoch, p))
+                        for p in range(first, first + self.micro_batch_size)
+                    ]
             epoch, start = epoch + 1, 0
 
 

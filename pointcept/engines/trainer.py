@@ -1,6 +1,9 @@
 """Step-based trainer driven by hooks.
 
-One step = one global batch (``batch_size`` samples over all ranks) = one optimizer step. Hooks
+One step = one global batch (``batch_size`` samples over all ranks) = one optimizer step; with
+``grad_accum_steps = k`` each rank reads it as k micro-batches of ``batch_size / (world size x k)``
+samples and accumulates their gradients (``step.train_step``), so the data, the step count and
+everything scheduled per step do not depend on k. Hooks
 (``configs/_base_/default_runtime.py``: ``hooks``) run at ``before_train``, ``before_epoch``,
 ``before_step``, ``after_step``, ``after_epoch`` and ``after_train``; an epoch is one pass of the
 sampler over the training set. Evaluation and checkpointing are hooks keyed on ``step``
@@ -34,6 +37,7 @@ from .sampler import EvalBatchSampler, SeededCollate, SeededDataset, TrainBatchS
 from .scheduler import build_scheduler
 from .step import train_step
 from .storage import ScalarStorage
+from .writers import build_writer
 
 _REQUIRED_KEYS = ("model", "data", "batch_size", "max_steps", "optimizer", "save_path")
 
@@ -46,7 +50,8 @@ class Trainer:
     ``train_sampler``, ``val_loader``, ``step`` (completed optimizer steps), ``max_steps``, ``epoch``,
     ``epoch_index`` (batches done in the current epoch), ``forward_kwargs`` (passed to the model,
     refreshed by hooks in ``before_step``), ``output`` (the last model output), ``storage``,
-    ``writer`` (tensorboardX or None), ``logger``, ``device``, ``best_metric_value``,
+    ``writer`` (tensorboardX and/or Weights & Biases, see ``writers.py``; None when off), ``logger``,
+    ``device``, ``best_metric_value``,
     ``step_skipped`` (the last step's update was dropped by the ``nonfinite`` policy),
     ``save_error``, ``last_saved_step``.
 
@@ -84,6 +89,7 @@ class Trainer:
             raise ConfigError(
                 f"data_timeout must be >= 0 seconds (0 = wait forever), got {self.data_timeout}"
             )
+        self.grad_accum_steps = config_int(cfg, "grad_accum_steps", 1, minimum=1)
         self.logger.info(f"device {self.device}, world size {self.world_size}, seed {self.seed}")
         set_seed(derive_seed(self.seed, self.rank))
 
@@ -173,15 +179,19 @@ class Trainer:
             collate_fn = partial(point_collate_fn, mix_prob=mix_prob)
         # A dataset with its own sampling rule (ConcatDataset) sets the epoch length and order.
         epoch_order = getattr(dataset, "epoch_order", None)
-        sampler = TrainBatchSampler(
-            getattr(dataset, "samples_per_epoch", len(dataset)) if epoch_order else len(dataset),
-            self.batch_size,
-            True,
-            self.seed,
-            self.rank,
-            self.world_size,
-            epoch_order=epoch_order,
-        )
+        try:
+            sampler = TrainBatchSampler(
+                getattr(dataset, "samples_per_epoch", len(dataset)) if epoch_order else len(dataset),
+                self.batch_size,
+                True,
+                self.seed,
+                self.rank,
+                self.world_size,
+                epoch_order=epoch_order,
+                micro_batches=self.grad_accum_steps,
+            )
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         self.train_tags = tuple(getattr(dataset, "tags", ()))
         loader = torch.utils.data.DataLoader(
             SeededDataset(dataset),
@@ -192,6 +202,11 @@ class Trainer:
         self.logger.info(
             f"train set: {len(dataset)} samples, {sampler.batches_per_epoch} steps per epoch, "
             f"{sampler.local_batch_size} samples per rank per step"
+            + (
+                f" in {sampler.micro_batches} micro-batches of {sampler.micro_batch_size}"
+                if sampler.micro_batches > 1
+                else ""
+            )
         )
         return loader, sampler
 
@@ -214,14 +229,9 @@ class Trainer:
         return f"data.train ({details})" if details else "data.train"
 
     def build_writer(self):
-        if not comm.is_main_process() or not self.cfg.get("enable_tensorboard", True):
+        if not comm.is_main_process():
             return None
-        try:
-            from tensorboardX import SummaryWriter
-        except ImportError:
-            self.logger.warning("tensorboardX is not installed; tensorboard logging is off")
-            return None
-        return SummaryWriter(self.save_path)
+        return build_writer(self.cfg, self.logger)
 
     # ------------------------------------------------------------------ loop
     def call_hooks(self, event: str) -> None:
@@ -253,12 +263,12 @@ class Trainer:
                     self.call_hooks("before_epoch")
                     first = False
                 start = time.perf_counter()
-                batch = self.next_batch(data_iter)
+                batches = [self.next_batch(data_iter) for _ in range(self.grad_accum_steps)]
                 self.data_time = time.perf_counter() - start
-                self.log_data_mix(batch)
-                self.label_check.observe(batch, self.step + 1, start_step, self.epoch, self.epoch_index)
+                self.log_data_mix(batches)
+                self.label_check.observe(batches, self.step + 1, start_step, self.epoch, self.epoch_index)
                 self.call_hooks("before_step")
-                self.run_step(batch)
+                self.run_step(batches[0] if len(batches) == 1 else batches)
                 self.step += 1
                 self.epoch_index += 1
                 self.call_hooks("after_step")
@@ -277,11 +287,14 @@ class Trainer:
         comm.barrier()
         close_file_handlers()
 
-    def log_data_mix(self, batch: dict) -> None:
+    def log_data_mix(self, batches: list[dict]) -> None:
         """With a tagged training set (``ConcatDataset``), log ``mix/<tag>``: the share of this
-        step's samples from each dataset (every tag every step, so ranks log the same keys)."""
-        tags = batch.get("dataset") if self.train_tags and isinstance(batch, dict) else None
-        if not isinstance(tags, list) or not tags:
+        step's samples (all micro-batches) from each dataset (every tag every step, so ranks log
+        the same keys)."""
+        if not self.train_tags:
+            return
+        tags = [t for b in batches if isinstance(b, dict) for t in (b.get("dataset") or [])]
+        if not tags:
             return
         for tag in self.train_tags:
             self.storage.put(f"mix/{tag}", sum(t == tag for t in tags) / len(tags))
@@ -321,8 +334,9 @@ class Trainer:
             "continue with -r true (resume=True)"
         )
 
-    def run_step(self, batch: dict) -> None:
-        """One optimizer step on ``batch`` (see ``step.train_step``); sets ``self.output``."""
+    def run_step(self, batch: dict | list[dict]) -> None:
+        """One optimizer step on ``batch`` or on a list of micro-batches (see ``step.train_step``);
+        sets ``self.output``."""
         self.output = train_step(
             self.model,
             batch,

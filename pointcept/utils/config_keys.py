@@ -5,8 +5,9 @@ The known top-level keys are those of ``configs/_base_/default_runtime.py`` (see
 :data:`POINTCEPT_KEYS`, whose message names what to set instead. Pointcept keys with the same name
 and meaning here need no entry: ``evaluate``, ``weight``, ``resume``, ``save_path``, ``seed``,
 ``num_worker``, ``batch_size``, ``batch_size_val`` (both global, summed over processes),
-``mix_prob``, ``clip_grad``, ``param_dicts``, ``find_unused_parameters``, ``amp_dtype`` (values
-spelled ``"bf16"``/``"fp16"``: see :data:`AMP_DTYPE_SPELLINGS`).
+``mix_prob``, ``clip_grad``, ``param_dicts``, ``find_unused_parameters``, ``enable_wandb``,
+``wandb_project``, ``amp_dtype`` (values spelled ``"bf16"``/``"fp16"``: see
+:data:`AMP_DTYPE_SPELLINGS`).
 
 An entry is consulted only for a key that is not known: if a key becomes supported (it is added to
 ``default_runtime.py``), its entry here stops applying and should be removed.
@@ -15,10 +16,6 @@ An entry is consulted only for a key that is not known: if a key becomes support
 import difflib
 from collections.abc import Iterable
 
-_WANDB = (
-    "Weights & Biases logging is not available here; runs write tensorboardX events into save_path "
-    "(enable_tensorboard=True): remove it"
-)
 _EMPTY_CACHE = "is not supported: the trainer never calls torch.cuda.empty_cache(): remove it"
 
 # Dotted key -> what it is in Pointcept and what to set here (the message follows "'<key>' ").
@@ -35,13 +32,14 @@ POINTCEPT_KEYS: dict[str, str] = {
         "is Pointcept's autocast switch; here amp_dtype alone decides: "
         "set amp_dtype='bf16'|'fp16'|None (None = full precision)"
     ),
-    "enable_wandb": _WANDB,
-    "wandb_project": _WANDB,
-    "wandb_key": _WANDB,
+    "wandb_key": (
+        "is not read from configs: Weights & Biases takes the API key from `wandb login` or the "
+        "WANDB_API_KEY environment variable (enable_wandb=True, wandb_project, wandb_name): remove it"
+    ),
     "gradient_accumulation_steps": (
-        "is not supported yet (one optimizer step = one forward/backward over batch_size samples): "
-        "remove it, and emulate accumulation with a larger batch_size (the global batch over all "
-        "processes) or more GPUs (tools/train.sh -g N)"
+        "is spelled grad_accum_steps here; note that batch_size stays the global batch of one "
+        "optimizer step (summed over processes and micro-batches): with Pointcept-style micro-batches "
+        "of b samples on G processes set batch_size = b x G x grad_accum_steps"
     ),
     "sync_bn": (
         "is not supported: models are not converted to SyncBatchNorm here (BatchNorm statistics "
