@@ -2,6 +2,7 @@
 # Set up a virtual environment with everything the project needs, on a fresh machine.
 #   bash tools/setup.sh            -> .venv with torch, requirements, spconv, pointcept (editable) and dos_ops built
 #   bash tools/setup.sh --dev      -> the same plus the development tools of requirements-dev.txt (pytest, ruff)
+#                                     and nuscenes-devkit (the reference of the detection-metric parity tests)
 # Environment: PYTHON (interpreter, default python3), VENV (default .venv), TORCH_VERSION (default 2.13.0,
 # used only when the venv has no torch yet; install your CUDA torch into the venv first to keep it),
 # DEV=1 (same as --dev), SPCONV_PACKAGE (spconv package to install instead of the one
@@ -46,11 +47,11 @@ fi
 if [ "$DEV" = 1 ]; then
     echo "[setup] installing development tools (requirements-dev.txt)"
     "$PY" -m pip install -q -r requirements-dev.txt
+    # The reference of the detection-metric parity tests (see requirements.txt): --no-deps, as its
+    # metadata pins numpy<2; its evaluation modules need only these two besides numpy/matplotlib.
+    "$PY" -m pip install -q --no-deps nuscenes-devkit==1.2.0 pyquaternion opencv-python-headless
 fi
 "$PY" -m pip install -q --no-build-isolation --no-deps -e .
-# Test-only reference for the detection-metric parity tests (see requirements.txt): --no-deps, as
-# its metadata pins numpy<2; its evaluation modules need only these two besides numpy/matplotlib.
-"$PY" -m pip install -q --no-deps nuscenes-devkit==1.2.0 pyquaternion opencv-python-headless
 echo "[setup] building libs/dos_ops"
 (cd libs/dos_ops && "$PY" setup.py develop >/tmp/dos_ops_build.log 2>&1) || {
     tail -n 40 /tmp/dos_ops_build.log
