@@ -102,7 +102,8 @@ def test_bench_backbone_table_on_a_generated_scan(scan):
     assert len(cells) == 7 and cells[0] == "600", lines[2]
     first_s, step_s, cpu_s, rss_before, peak_rss, pts_per_s = map(float, cells[1:])
     assert peak_rss >= rss_before > 0 and first_s > 0 and step_s > 0 and cpu_s >= 0
-    assert pts_per_s == pytest.approx(600 / step_s, rel=0.05, abs=1)
+    # step_s is printed to 2 decimals, pts/s from the unrounded time: within the rounding's bounds
+    assert 600 / (step_s + 0.005) - 1 <= pts_per_s <= 600 / max(step_s - 0.005, 1e-9) + 1, lines[2]
     backend = "fused" if ops.fused_available() else "reference"
     assert lines[3].startswith(f"grid_pool {backend}, torch threads 2"), lines[3]
 
