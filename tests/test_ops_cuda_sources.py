@@ -11,7 +11,12 @@ SOURCES = sorted(CUDA_DIR.glob("*.cu"))
 
 
 def test_cuda_sources_see_no_torch():
-    assert [p.name for p in SOURCES] == ["grid_pool.cu", "masked_gather.cu", "submconv.cu", "zipf_sinkhorn.cu"]
+    assert [p.name for p in SOURCES] == [
+        "grid_pool.cu",
+        "masked_gather.cu",
+        "submconv.cu",
+        "zipf_sinkhorn.cu",
+    ]
     for path in [*SOURCES, *CUDA_DIR.glob("*.cuh"), CUDA_DIR / "launchers.h"]:
         text = path.read_text()
         assert (
