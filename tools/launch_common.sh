@@ -35,26 +35,17 @@ usage() {
     exit 2
 }
 
-# A positive integer, else exit 2 naming the flag (before anything starts).
-check_count() {
+# An integer of the given kind, else exit 2 naming its source (before anything starts).
+check_int() {
     case "$2" in
     '' | *[!0-9]* | 0*)
-        echo "$(basename "$0"): $1 must be a positive integer, got '$2'" >&2
+        echo "$(basename "$0"): $1 must be $3, got '$2'" >&2
         exit 2
         ;;
     esac
 }
-
-# A non-negative integer, else exit 2 naming its source.
-check_index() {
-    case "$2" in
-    0) ;;
-    '' | *[!0-9]* | 0*)
-        echo "$(basename "$0"): $1 must be a non-negative integer, got '$2'" >&2
-        exit 2
-        ;;
-    esac
-}
+check_count() { check_int "$1" "$2" "a positive integer"; }
+check_index() { [ "$2" = 0 ] || check_int "$1" "$2" "a non-negative integer"; }
 
 # One option letter from getopts that both scripts take: -d -c -n -g -m -p -w; any other is a
 # usage error.

@@ -9,13 +9,15 @@ _range = (-40.0, -40.0, -3.0, 40.0, 40.0, 3.0)
 _patch = dict(
     _by_type_=[dict(type="PointClip", point_cloud_range=_range), dict(type="GridSample", grid_size=0.1)]
 )
-_dataset = dict(type="SemanticKITTIDataset", data_root="data/semantic_kitti_demo", box_classes=_names)
+_dataset = dict(
+    type="SemanticKITTIDataset", data_root="data/semantic_kitti_demo", box_classes=_names, transform=_patch
+)
 data = dict(
     num_classes=4,
     names=_names,
-    train=dict(_dataset, split="train", transform=_patch),
-    val=dict(_dataset, split="val", transform=_patch),
-    test=dict(_dataset, split="val", transform=_patch),
+    train=dict(_dataset, split="train"),
+    val=dict(_dataset, split="val"),
+    test=dict(_dataset, split="val"),
 )
 model = dict(
     backbone=dict(enc_mode=True),  # again: models/ptv3-tiny.py, merged after det-centerpoint.py, resets it
