@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .base import DefaultDataset
-from .boxes import check_box_classes
+from .boxes import box_labels, check_box_classes
 from .builder import DATASETS
 from .formats.nuscenes_lidar import aggregate_sweeps, count_pcd_bin_points, read_lidarseg, read_pcd_bin
 from .formats.nuscenes_pointcept_infos import read_pointcept_infos
@@ -188,8 +188,7 @@ class NuScenesDataset(DefaultDataset):
             keep = lidar + radar > 0
         else:
             keep = np.ones(len(boxes), dtype=bool)
-        lookup = {n: i for i, n in enumerate(self.box_classes)}
-        labels = np.array([lookup.get(n, -1) for n in names], dtype=np.int64)
+        labels = box_labels(names, self.box_classes)
         return dict(gt_boxes=boxes[keep], gt_labels=labels[keep], gt_num_points=lidar[keep])
 
     def save_prediction(self, pred: np.ndarray, name: str, save_path: str) -> str:
