@@ -35,7 +35,13 @@ from .boxes import box_labels, check_box_classes
 from .builder import DATASETS
 from .formats.nuscenes_lidar import aggregate_sweeps, count_pcd_bin_points, read_lidarseg, read_pcd_bin
 from .formats.nuscenes_pointcept_infos import read_pointcept_infos
-from .label_maps import NUSCENES_CLASS_NAMES, NUSCENES_LUT, apply_lut, check_prediction
+from .label_maps import (
+    NUSCENES_CLASS_NAMES,
+    NUSCENES_LEARNING_MAP_INV,
+    NUSCENES_LUT,
+    apply_lut,
+    check_prediction,
+)
 from .preprocessing.nuscenes_info import info_path
 
 
@@ -66,11 +72,9 @@ class NuScenesDataset(DefaultDataset):
     int64, ``gt_num_points`` (M,) int64 = the annotation's ``num_lidar_pts``.
     """
 
-    empty_box_modes = ("drop", "devkit", "keep")
-
     class_names = list(NUSCENES_CLASS_NAMES)
-    # Prediction files use the devkit's challenge indices 1..16 (0 = ignore).
-    learning_map_inv = np.arange(1, len(NUSCENES_CLASS_NAMES) + 1, dtype=np.int64)
+    learning_map_inv = NUSCENES_LEARNING_MAP_INV
+    empty_box_modes = ("drop", "devkit", "keep")
 
     def __init__(
         self,

@@ -24,7 +24,7 @@ from .base import DefaultDataset
 from .boxes import box_labels, check_box_classes, check_boxes
 from .builder import DATASETS
 from .formats.scene_npy import check_label_range, load_scene_npy
-from .label_maps import WAYMO_BOX_TYPE_NAMES, WAYMO_CLASS_NAMES, check_prediction
+from .label_maps import WAYMO_BOX_TYPE_NAMES, WAYMO_CLASS_NAMES, WAYMO_LEARNING_MAP_INV, check_prediction
 
 
 @DATASETS.register_module()
@@ -38,8 +38,7 @@ class WaymoDataset(DefaultDataset):
     """
 
     class_names = list(WAYMO_CLASS_NAMES)
-    # Prediction files hold the raw Segmentation.Type (train id + 1).
-    learning_map_inv = np.arange(1, len(WAYMO_CLASS_NAMES) + 1, dtype=np.int64)
+    learning_map_inv = WAYMO_LEARNING_MAP_INV
 
     def __init__(
         self,
