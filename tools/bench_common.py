@@ -282,7 +282,9 @@ def build_training(cfg, model, device, amp: bool) -> SimpleNamespace:
     """The config's optimizer (with ``param_dicts``, layer-wise lr decay, no-decay keywords), scheduler
     over ``cfg.max_steps``, grad scaler and autocast dtype (None unless ``amp``), as the trainer builds them.
 
-    Returns a namespace with ``optimizer``, ``scheduler``, ``scaler``, ``amp_dtype`` and ``max_steps``.
+    Returns a namespace with ``optimizer``, ``scheduler``, ``scaler``, ``amp_dtype``, ``max_steps`` and
+    ``step_options``, the keyword arguments of ``train_step`` the trainer sets from the run (``device``,
+    ``amp_dtype``, the config's ``clip_grad``).
     """
     from pointcept.engines import build_optimizer, build_scheduler
     from pointcept.engines.amp import build_grad_scaler, resolve_amp_dtype
@@ -302,6 +304,7 @@ def build_training(cfg, model, device, amp: bool) -> SimpleNamespace:
         scaler=build_grad_scaler(device, amp_dtype),
         amp_dtype=amp_dtype,
         max_steps=max_steps,
+        step_options=dict(device=device, amp_dtype=amp_dtype, clip_grad=cfg.get("clip_grad")),
     )
 
 
@@ -369,24 +372,14 @@ def check_training_step_arguments(
         raise SystemExit("--clouds must be >= 1")
 
 
-def step_loss(model, batch: dict, cfg, training: SimpleNamespace, device, **kwargs) -> float:
-    """One ``pointcept.engines.train_step`` with the config's ``clip_grad`` and the optimizer, grad
-    scaler, scheduler and autocast dtype of ``training`` (:func:`build_training`); ``kwargs`` go to
-    ``train_step`` (``step_number``, ``storage``, ...). Returns the step's loss."""
+def step_loss(model, batch: dict, training: SimpleNamespace, **kwargs) -> float:
+    """One ``pointcept.engines.train_step`` with the optimizer, grad scaler, scheduler and
+    ``step_options`` of ``training`` (:func:`build_training`); ``kwargs`` go to ``train_step``
+    (``step_number``, ``storage``, ...). Returns the step's loss."""
     from pointcept.engines import train_step
 
-    output = train_step(
-        model,
-        batch,
-        training.optimizer,
-        training.scaler,
-        training.scheduler,
-        device=device,
-        amp_dtype=training.amp_dtype,
-        clip_grad=cfg.get("clip_grad"),
-        **kwargs,
-    )
-    return float(output["loss"])
+    optimizing = (training.optimizer, training.scaler, training.scheduler)
+    return float(train_step(model, batch, *optimizing, **training.step_options, **kwargs)["loss"])
 
 
 def measure_steps(

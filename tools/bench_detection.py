@@ -131,9 +131,7 @@ def run_one_case(args: argparse.Namespace) -> dict:
 
     def step() -> float:
         step_number[0] += 1
-        return bench.step_loss(
-            model, batch, cfg, training, device, storage=storage, step_number=step_number[0]
-        )
+        return bench.step_loss(model, batch, training, storage=storage, step_number=step_number[0])
 
     losses, timing = bench.measure_steps(step, args.repeats)
     return dict(

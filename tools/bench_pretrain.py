@@ -199,9 +199,7 @@ def run_one_case(args: argparse.Namespace) -> dict:
         loss = bench.step_loss(
             model,
             batch,
-            cfg,
             training,
-            device,
             forward_kwargs=trainer.forward_kwargs,
             storage=trainer.storage,
             step_number=trainer.step + 1,
