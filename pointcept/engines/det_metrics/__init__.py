@@ -18,6 +18,7 @@ from .waymo_eval import (
     envelope_ap,
     evaluate_waymo,
     format_waymo_table,
+    waymo_curves,
 )
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "filter_samples",
     "format_detection_table",
     "format_waymo_table",
+    "waymo_curves",
     "sample_results",
     "write_submission",
 ]

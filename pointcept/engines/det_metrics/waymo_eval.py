@@ -249,6 +249,22 @@ def envelope_ap(precision: np.ndarray, recall: np.ndarray, recall_delta: float =
     return float(area)
 
 
+def waymo_curves(gts: list[dict], preds: list[dict], cfg: WaymoEvalConfig) -> tuple[dict, dict]:
+    """Precision/recall at the score cut-offs: ``({iou_type: {class: {level: dict(score_cutoffs,
+    precision, precision_h, recall, tp, fp, fn)}}}, {class: (ignored, L1, L2) GT counts, num_pred})``."""
+    if len(gts) != len(preds):
+        raise ValueError(f"gts and preds must list the same frames, got {len(gts)} and {len(preds)}")
+    curves, counts = {t: {} for t in IOU_TYPES}, {}
+    for c, name in enumerate(cfg.class_names):
+        m, n_gt = _class_matches(gts, preds, c, cfg)
+        cutoffs = np.asarray(cfg.score_cutoffs if cfg.score_cutoffs is not None else np.unique(m["score"]))
+        counts[name] = (*(int(x) for x in n_gt), len(m["score"]))
+        for t in IOU_TYPES:
+            per_level = pr_curves(m["score"], m[t]["status"], m[t]["ha"], m[t]["level"], n_gt, cutoffs)
+            curves[t][name] = {lv: dict(score_cutoffs=cutoffs, **cv) for lv, cv in per_level.items()}
+    return curves, counts
+
+
 def evaluate_waymo(gts: list[dict], preds: list[dict], cfg: WaymoEvalConfig) -> dict:
     """Waymo metrics of ``preds`` against ``gts`` (frame dicts of the module docstring, aligned).
 
@@ -256,22 +272,14 @@ def evaluate_waymo(gts: list[dict], preds: list[dict], cfg: WaymoEvalConfig) -> 
     mean={iou_type: {level: dict(AP, APH)}}, mAP_L1, mAPH_L1, mAP_L2, mAPH_L2 (3D means),
     num_gt={class: {level: n}}, num_ignored={class: n}, num_pred={class: n}, iou_thresholds)``.
     """
-    if len(gts) != len(preds):
-        raise ValueError(f"gts and preds must list the same frames, got {len(gts)} and {len(preds)}")
-    ap = {t: {} for t in IOU_TYPES}
-    aph = {t: {} for t in IOU_TYPES}
-    num_gt, num_ignored, num_pred = {}, {}, {}
-    for c, name in enumerate(cfg.class_names):
-        m, counts = _class_matches(gts, preds, c, cfg)
-        cutoffs = cfg.score_cutoffs if cfg.score_cutoffs is not None else np.unique(m["score"])
-        num_gt[name] = {"LEVEL_1": int(counts[1]), "LEVEL_2": int(counts[1] + counts[2])}
-        num_ignored[name] = int(counts[0])
-        num_pred[name] = len(m["score"])
-        for t in IOU_TYPES:
-            curves = pr_curves(m["score"], m[t]["status"], m[t]["ha"], m[t]["level"], counts, cutoffs)
-            ap[t][name], aph[t][name] = {}, {}
+    curves, counts = waymo_curves(gts, preds, cfg)
+    num_gt = {n: {"LEVEL_1": c[1], "LEVEL_2": c[1] + c[2]} for n, c in counts.items()}
+    ap = {t: {n: {} for n in cfg.class_names} for t in IOU_TYPES}
+    aph = {t: {n: {} for n in cfg.class_names} for t in IOU_TYPES}
+    for t in IOU_TYPES:
+        for name in cfg.class_names:
             for lv in LEVELS:
-                cv = curves[lv]
+                cv = curves[t][name][lv]
                 if num_gt[name][lv] == 0:
                     ap[t][name][lv] = aph[t][name][lv] = math.nan
                     continue
@@ -293,8 +301,8 @@ def evaluate_waymo(gts: list[dict], preds: list[dict], cfg: WaymoEvalConfig) -> 
         mAP_L2=means["3d"]["LEVEL_2"]["AP"],
         mAPH_L2=means["3d"]["LEVEL_2"]["APH"],
         num_gt=num_gt,
-        num_ignored=num_ignored,
-        num_pred=num_pred,
+        num_ignored={n: c[0] for n, c in counts.items()},
+        num_pred={n: c[3] for n, c in counts.items()},
         iou_thresholds=dict(cfg.iou_thresholds),
     )
 
