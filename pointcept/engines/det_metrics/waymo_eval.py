@@ -140,8 +140,9 @@ def match_frame(iou: np.ndarray, gt_level: np.ndarray, threshold: float) -> np.n
     match = np.full(iou.shape[0], -1, dtype=np.int64)
     taken = np.zeros(iou.shape[1], dtype=bool)
     valid = gt_level > 0
-    for k in range(iou.shape[0]):
-        ok = ~taken & (iou[k] >= threshold)
+    above = iou >= threshold
+    for k in np.flatnonzero(above.any(1)):  # the others overlap no GT enough: FP
+        ok = ~taken & above[k]
         for pool in (ok & valid, ok & ~valid):
             if pool.any():
                 j = int(np.argmax(np.where(pool, iou[k], -1.0)))
