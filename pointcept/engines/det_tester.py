@@ -2,7 +2,8 @@
 
 The test dataset is a plain (non-test-mode) pipeline that yields whole scans with their boxes, as
 the val set does. Outputs, in ``save_path``: the per-class table in ``test.log``,
-``metrics.json`` (AP per class and threshold, TP errors, mAP, NDS, counts) and
+``metrics.json`` (AP per class and threshold, TP errors, mAP, NDS, counts; with ``metric="waymo"``
+the results of ``det_metrics.evaluate_waymo``: AP/APH per IoU type, class and level) and
 ``result/submission.json`` in the nuScenes submission format, keyed by sample name (boxes in the
 frame of the sample's points; the dataset's ``lidar_to_global(i)`` is applied where it has one).
 """
