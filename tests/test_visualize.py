@@ -6,10 +6,10 @@ import os
 import numpy as np
 import pytest
 
+from pointcept.datasets.label_maps import SEMANTIC_KITTI_PALETTE
 from pointcept.utils.visualization import (
     CORRECT_COLOR,
     IGNORE_COLOR,
-    SEMANTIC_KITTI_PALETTE,
     WRONG_COLOR,
     distinct_palette,
     draw_bev_boxes,

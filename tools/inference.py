@@ -417,10 +417,11 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     from pointcept.datasets import SemanticKITTIDataset
     from pointcept.datasets.formats.generic import find_point_files
+    from pointcept.datasets.label_maps import SEMANTIC_KITTI_PALETTE
     from pointcept.engines.tester import SemSegTester
     from pointcept.utils.config import load_config
     from pointcept.utils.errors import MissingFileError
-    from pointcept.utils.visualization import SEMANTIC_KITTI_PALETTE, distinct_palette
+    from pointcept.utils.visualization import distinct_palette
 
     if not os.path.exists(args.input):
         raise MissingFileError(f"input not found: {args.input}")

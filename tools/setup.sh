@@ -24,15 +24,23 @@ for arg in "$@"; do
     esac
 done
 
+LAST=$SECONDS
+took() { # the duration of the step that just ended
+    echo "[setup]   $((SECONDS - LAST)) s"
+    LAST=$SECONDS
+}
+
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 PY="$(cd "$VENV" && pwd)/bin/python"
 "$PY" -m pip install -q --upgrade "pip>=23" >/dev/null 2>&1 || true
 if ! "$PY" -c "import torch" >/dev/null 2>&1; then
     echo "[setup] installing torch==$TORCH_VERSION"
     "$PY" -m pip install -q "torch==$TORCH_VERSION"
+    took
 fi
 echo "[setup] installing requirements"
 "$PY" -m pip install -q -r requirements.txt
+took
 SPCONV=${SPCONV_PACKAGE:-$("$PY" tools/spconv_wheel.py)}
 if [ "$SPCONV" != none ]; then
     # Two spconv-cuXYZ packages would overwrite each other's files: keep only the chosen one.
@@ -43,6 +51,7 @@ if [ "$SPCONV" != none ]; then
     fi
     echo "[setup] installing $SPCONV (torch CUDA: $("$PY" -c 'import torch; print(torch.version.cuda or "none")'))"
     "$PY" -m pip install -q "$SPCONV"
+    took
 fi
 if [ "$DEV" = 1 ]; then
     echo "[setup] installing development tools (requirements-dev.txt)"
@@ -50,12 +59,17 @@ if [ "$DEV" = 1 ]; then
     # The reference of the detection-metric parity tests (see requirements.txt): --no-deps, as its
     # metadata pins numpy<2; its evaluation modules need only these two besides numpy/matplotlib.
     "$PY" -m pip install -q --no-deps nuscenes-devkit==1.2.0 pyquaternion opencv-python-headless
+    took
 fi
+echo "[setup] installing pointcept (editable)"
 "$PY" -m pip install -q --no-build-isolation --no-deps -e .
+took
 echo "[setup] building libs/dos_ops"
 (cd libs/dos_ops && "$PY" setup.py develop >/tmp/dos_ops_build.log 2>&1) || {
     tail -n 40 /tmp/dos_ops_build.log
     echo "[setup] building libs/dos_ops failed (log above)"
     exit 1
 }
+took
 "$PY" -c "import torch, pointcept.ops as ops; print('[setup] torch', torch.__version__, '| dos_ops fused kernels:', ops.fused_available())"
+echo "[setup] done in $SECONDS s"

@@ -26,6 +26,7 @@ import os
 
 import numpy as np
 
+from pointcept.datasets.label_maps import SEMANTIC_KITTI_PALETTE
 from pointcept.datasets.semantic_kitti import (
     SEMANTIC_KITTI_CLASS_NAMES,
     read_box_file,
@@ -37,7 +38,6 @@ from pointcept.utils.errors import run_cli
 from pointcept.utils.visualization import (
     CORRECT_COLOR,
     IGNORE_COLOR,
-    SEMANTIC_KITTI_PALETTE,
     WRONG_COLOR,
     draw_bev_boxes,
     error_colors,

@@ -30,8 +30,9 @@ def extension():
         torch.version.cuda is not None and CUDA_HOME is not None and not os.environ.get("DOS_OPS_FORCE_CPU")
     )
     # -fno-trapping-math lets GCC turn the selects of the branch-free exp into vector blends; the
-    # kernels never rely on floating-point exception traps.
-    cxx_flags = ["-O3", "-fopenmp", "-fno-trapping-math"]
+    # kernels never rely on floating-point exception traps. -g0 drops the debug info that Python's
+    # default flags ask for (about 20 % of the compile time and 25x the object size).
+    cxx_flags = ["-O3", "-g0", "-fopenmp", "-fno-trapping-math"]
     common = dict(
         name="dos_ops._C",
         sources=sources("*.cpp") + sources("cpu/*.cpp"),

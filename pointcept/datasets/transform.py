@@ -229,14 +229,6 @@ def _rotate(data: dict, theta: float, axis: str, center: Sequence[float] | None)
     return data
 
 
-def _refuse_tilt_with_boxes(data: dict, axis: str, transform: str) -> None:
-    if axis != "z" and "gt_boxes" in data:
-        raise ValueError(
-            f"{transform}(axis={axis!r}) cannot move gt_boxes: boxes are upright (yaw only) and have "
-            "no tilt; remove rotations about x/y from pipelines with boxes"
-        )
-
-
 def _check_axis(axis: str) -> str:
     if axis not in ("x", "y", "z"):
         raise ValueError(f"axis must be 'x', 'y' or 'z', got {axis!r}")
@@ -249,33 +241,50 @@ def _check_prob(p: float) -> float:
     return float(p)
 
 
-@TRANSFORMS.register_module()
-class RandomRotate(_Transform):
-    """With probability ``p`` rotate ``coord`` (and ``normal``) by an angle in ``angle`` *times pi*.
+class _RandomRotation(_Transform):
+    """With probability ``p``, rotate by ``self._draw(rng)`` *times pi* about ``axis`` through ``center``.
 
-    ``center=None`` rotates about the bounding-box centre, as Pointcept does; pass (0, 0, 0) to
-    rotate about the sensor. Boxes rotate about the same centre (yaw and velocity with them); a
-    rotation about x or y of a sample with boxes raises ValueError (boxes have no tilt).
+    ``center=None`` rotates about the bounding-box centre, as Pointcept does; (0, 0, 0) rotates about
+    the sensor. ``coord``, ``normal`` and boxes (yaw and velocity) turn together; a rotation about x
+    or y of a sample with boxes raises ValueError (boxes have no tilt).
     """
+
+    def __init__(self, axis: str, center, p: float):
+        self.axis = _check_axis(axis)
+        self.center = center
+        self.p = _check_prob(p)
+
+    def _draw(self, rng: np.random.Generator) -> float:
+        raise NotImplementedError
+
+    def __call__(self, data: dict) -> dict:
+        if self.axis != "z" and "gt_boxes" in data:
+            raise ValueError(
+                f"{type(self).__name__}(axis={self.axis!r}) cannot move gt_boxes: boxes are upright (yaw "
+                "only) and have no tilt; remove rotations about x/y from pipelines with boxes"
+            )
+        rng = _rng()
+        if rng.random() >= self.p:
+            return data
+        return _rotate(data, self._draw(rng) * math.pi, self.axis, self.center)
+
+
+@TRANSFORMS.register_module()
+class RandomRotate(_RandomRotation):
+    """With probability ``p`` rotate by an angle drawn uniformly from ``angle`` (units of pi)."""
 
     def __init__(self, angle: Sequence[float] = (-1.0, 1.0), axis: str = "z", center=None, p: float = 0.5):
         if len(angle) != 2 or angle[0] > angle[1]:
             raise ValueError(f"angle must be (low, high) in units of pi with low <= high, got {angle}")
         self.angle = (float(angle[0]), float(angle[1]))
-        self.axis = _check_axis(axis)
-        self.center = center
-        self.p = _check_prob(p)
+        super().__init__(axis, center, p)
 
-    def __call__(self, data: dict) -> dict:
-        _refuse_tilt_with_boxes(data, self.axis, "RandomRotate")
-        rng = _rng()
-        if rng.random() >= self.p:
-            return data
-        return _rotate(data, rng.uniform(*self.angle) * math.pi, self.axis, self.center)
+    def _draw(self, rng: np.random.Generator) -> float:
+        return rng.uniform(*self.angle)
 
 
 @TRANSFORMS.register_module()
-class RandomRotateTargetAngle(_Transform):
+class RandomRotateTargetAngle(_RandomRotation):
     """With probability ``p`` rotate by one angle picked from ``angle`` (units of pi); used for TTA."""
 
     def __init__(
@@ -284,16 +293,10 @@ class RandomRotateTargetAngle(_Transform):
         if len(angle) == 0:
             raise ValueError("angle must list at least one target angle (units of pi)")
         self.angle = tuple(float(a) for a in angle)
-        self.axis = _check_axis(axis)
-        self.center = center
-        self.p = _check_prob(p)
+        super().__init__(axis, center, p)
 
-    def __call__(self, data: dict) -> dict:
-        _refuse_tilt_with_boxes(data, self.axis, "RandomRotateTargetAngle")
-        rng = _rng()
-        if rng.random() >= self.p:
-            return data
-        return _rotate(data, self.angle[rng.integers(len(self.angle))] * math.pi, self.axis, self.center)
+    def _draw(self, rng: np.random.Generator) -> float:
+        return self.angle[rng.integers(len(self.angle))]
 
 
 @TRANSFORMS.register_module()

@@ -206,13 +206,9 @@ class DOS(nn.Module):
             raise ValueError("DOS: both views must hold the same number of clouds")
 
         with phase(timer, "teacher_forward"), torch.no_grad():
-            teachers = [self._encode(self.teacher, v) for v in views]
-        students, kept = [], []
+            teachers = [self._teacher_cells(v) for v in views]
         with phase(timer, "student_forward"):
-            for view in views:
-                keep = block_mask(view["origin_coord"], view["offset"], mask_size, mask_ratio)
-                students.append(self._encode(self.student, view, keep))
-                kept.append(keep)
+            students, kept = zip(*(self._student_cells(v, mask_size, mask_ratio) for v in views))
         with phase(timer, "sinkhorn_loss"):
             return self._loss(students, teachers, kept, tau_t, mask_size)
 
@@ -262,17 +258,14 @@ class DOS(nn.Module):
             columns sum to 1 per cloud; with ``mask_jitter``, only cells the teacher also has) and ``student_softmap`` (Tensor[M_s, K], softmax over the
             student cells of each cloud).
         """
-        teacher = self._encode(self.teacher, view)
-        keep = block_mask(view["origin_coord"], view["offset"], mask_size, mask_ratio)
-        student = self._encode(self.student, view, keep)
+        teacher = self._teacher_cells(view)
+        student, keep = self._student_cells(view, mask_size, mask_ratio)
         # DOS's softmap target, whatever the model's target (the teacher's view of the student cells).
         target = self._term(student, teacher, tau_t, same_view=True, target="softmap").target
         softmap = segment_log_softmax(student.logits / self.tau_s, student.batch, student.num_clouds).exp()
-        student_cell = torch.full_like(keep, -1, dtype=torch.long)
-        if self.observable_only:
-            student_cell[keep] = student.point_cell
-        else:
-            student_cell = student.point_cell
+        student_cell = student.point_cell
+        if self.observable_only:  # the student saw the kept points only
+            student_cell = torch.full_like(keep, -1, dtype=torch.long).index_put_((keep,), student_cell)
         return dict(
             keep=keep,
             teacher_cell=teacher.point_cell,
@@ -282,15 +275,17 @@ class DOS(nn.Module):
             student_softmap=softmap,
         )
 
-    def _encode(self, network: nn.ModuleDict, view: dict, keep: torch.Tensor | None = None) -> Cells:
-        """Cells of ``network`` on the whole ``view`` (``keep=None``) or on the student input under ``keep``."""
-        embed = self.target == "regression"
-        if keep is None:
-            return encode_cells(
-                network, backbone_input(view), view["origin_coord"], self.distill_level, embed
-            )
+    def _teacher_cells(self, view: dict) -> Cells:
+        """Teacher cells of the whole ``view``."""
+        inputs, origin = backbone_input(view), view["origin_coord"]
+        return encode_cells(self.teacher, inputs, origin, self.distill_level, self.target == "regression")
+
+    def _student_cells(self, view: dict, mask_size: float, mask_ratio: float) -> tuple[Cells, torch.Tensor]:
+        """Student cells of ``view`` under a fresh block mask, and the mask (Tensor[N] bool, True = observable)."""
+        keep = block_mask(view["origin_coord"], view["offset"], mask_size, mask_ratio)
         inputs, origin = masked_input(view, keep, self.observable_only, self.mask_jitter, self.grid_size)
-        return encode_cells(network, inputs, origin, self.distill_level, embed)
+        cells = encode_cells(self.student, inputs, origin, self.distill_level, self.target == "regression")
+        return cells, keep
 
     def _term(self, student: Cells, teacher: Cells, tau_t: float, same_view: bool, target: str = "") -> Term:
         """Distil the teacher into the student at the matched student cells (``target`` overrides

@@ -11,7 +11,8 @@ class DOSHead(nn.Module):
     ``Linear(in, hidden) -> GELU -> Linear(hidden, embed)``, L2-normalised, then the cosine with
     ``num_prototypes`` learnable unit vectors. Normalising the prototype rows in ``forward`` is
     weight normalisation with the gain frozen at 1, so every logit lies in [-1, 1] and the
-    temperatures alone set the sharpness. Logits are float32 even under autocast.
+    temperatures alone set the sharpness. Logits are float32 even under autocast. The default widths
+    are ``DOS``'s (``head_hidden_channels``, ``head_embed_channels``, ``num_prototypes``).
 
     Args:
         in_channels (int): channels of the up-cast backbone features.
@@ -20,13 +21,7 @@ class DOSHead(nn.Module):
         num_prototypes (int): K.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        hidden_channels: int = 4096,
-        embed_channels: int = 256,
-        num_prototypes: int = 1024,
-    ):
+    def __init__(self, in_channels: int, hidden_channels: int, embed_channels: int, num_prototypes: int):
         super().__init__()
         for name, value in (
             ("in_channels", in_channels),

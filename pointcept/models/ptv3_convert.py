@@ -8,8 +8,9 @@ Formats:
   ``{"state_dict": {"module.backbone.*", "module.seg_head.*", ...}, "epoch", ...}`` without the
   model config, so the architecture comes from the user (``arch``) where the weights cannot tell.
 
-Both official models use the same module names except for the stem; ``OFFICIAL_TO_OURS`` renames
-them one key at a time. Each format also fixes the options of our model that reproduce it exactly
+Both official models use the same module names except for the stem; ``KEY_TEMPLATES`` pairs
+official and our key templates, from which ``OFFICIAL_TO_OURS`` and ``OURS_TO_OFFICIAL`` rename
+one key at a time. Each format also fixes the options of our model that reproduce it exactly
 (``FORMAT_OPTIONS``); with them the converted weights give the official outputs to float rounding
 (tests/test_convert_weights.py). Conversion is strict: every key must map, and the converted dict
 must have exactly the keys and shapes of the model built from the architecture.
@@ -23,43 +24,57 @@ from .point_transformer_v3 import PointTransformerV3
 
 FORMATS = ("sonata", "pointcept")
 
-# (official regex, our template) on keys without any module/backbone prefix; first match wins.
-OFFICIAL_TO_OURS = (
-    (r"embedding\.stem\.linear\.(weight|bias)", r"embedding.proj.\1"),
-    (r"embedding\.stem\.conv\.weight", r"embedding.proj.conv.weight"),
-    (r"embedding\.stem\.norm\.(\w+)", r"embedding.norm.\1"),
-    (r"embedding\.mask_token", r"mask_token"),
-    (r"enc\.enc(\d+)\.down\.proj\.(weight|bias)", r"enc.\1.down.proj.\2"),
-    (r"enc\.enc(\d+)\.down\.norm\.0\.(\w+)", r"enc.\1.down.norm.\2"),
-    (r"dec\.dec(\d+)\.up\.(proj|proj_skip)\.([01])\.(\w+)", r"dec.\1.up.\2.\3.\4"),
-    (r"(enc|dec)\.\1(\d+)\.block(\d+)\.cpe\.0\.weight", r"\1.\2.blocks.\3.cpe.conv.conv.weight"),
-    (r"(enc|dec)\.\1(\d+)\.block(\d+)\.cpe\.0\.bias", r"\1.\2.blocks.\3.cpe.conv.bias"),
-    (r"(enc|dec)\.\1(\d+)\.block(\d+)\.cpe\.1\.(weight|bias)", r"\1.\2.blocks.\3.cpe.linear.\4"),
-    (r"(enc|dec)\.\1(\d+)\.block(\d+)\.cpe\.2\.(weight|bias)", r"\1.\2.blocks.\3.cpe.norm.\4"),
-    (r"(enc|dec)\.\1(\d+)\.block(\d+)\.(norm1|norm2)\.0\.(weight|bias)", r"\1.\2.blocks.\3.\4.\5"),
-    (r"(enc|dec)\.\1(\d+)\.block(\d+)\.attn\.(qkv|proj)\.(weight|bias)", r"\1.\2.blocks.\3.attn.\4.\5"),
-    (r"(enc|dec)\.\1(\d+)\.block(\d+)\.mlp\.0\.fc1\.(weight|bias)", r"\1.\2.blocks.\3.mlp.0.\4"),
-    (r"(enc|dec)\.\1(\d+)\.block(\d+)\.mlp\.0\.fc2\.(weight|bias)", r"\1.\2.blocks.\3.mlp.2.\4"),
+# What each ``{field}`` of a key template stands for.
+_FIELDS = dict(
+    part=r"enc|dec",
+    stage=r"\d+",
+    block=r"\d+",
+    wb=r"weight|bias",
+    name=r"\w+",
+    proj=r"proj|proj_skip",
+    index=r"[01]",
+    norm=r"norm1|norm2",
+    linear=r"qkv|proj",
+)
+# (official, ours) templates of the keys without any module/backbone prefix. Both directions are
+# generated from this one table (a field stands for the same text on both sides); first match wins.
+_BLOCK_OFFICIAL, _BLOCK_OURS = "{part}.{part}{stage}.block{block}", "{part}.{stage}.blocks.{block}"
+KEY_TEMPLATES = (
+    ("embedding.stem.linear.{wb}", "embedding.proj.{wb}"),
+    ("embedding.stem.conv.weight", "embedding.proj.conv.weight"),
+    ("embedding.stem.norm.{name}", "embedding.norm.{name}"),
+    ("embedding.mask_token", "mask_token"),
+    ("enc.enc{stage}.down.proj.{wb}", "enc.{stage}.down.proj.{wb}"),
+    ("enc.enc{stage}.down.norm.0.{name}", "enc.{stage}.down.norm.{name}"),
+    ("dec.dec{stage}.up.{proj}.{index}.{name}", "dec.{stage}.up.{proj}.{index}.{name}"),
+    (_BLOCK_OFFICIAL + ".cpe.0.weight", _BLOCK_OURS + ".cpe.conv.conv.weight"),
+    (_BLOCK_OFFICIAL + ".cpe.0.bias", _BLOCK_OURS + ".cpe.conv.bias"),
+    (_BLOCK_OFFICIAL + ".cpe.1.{wb}", _BLOCK_OURS + ".cpe.linear.{wb}"),
+    (_BLOCK_OFFICIAL + ".cpe.2.{wb}", _BLOCK_OURS + ".cpe.norm.{wb}"),
+    (_BLOCK_OFFICIAL + ".{norm}.0.{wb}", _BLOCK_OURS + ".{norm}.{wb}"),
+    (_BLOCK_OFFICIAL + ".attn.{linear}.{wb}", _BLOCK_OURS + ".attn.{linear}.{wb}"),
+    (_BLOCK_OFFICIAL + ".mlp.0.fc1.{wb}", _BLOCK_OURS + ".mlp.0.{wb}"),
+    (_BLOCK_OFFICIAL + ".mlp.0.fc2.{wb}", _BLOCK_OURS + ".mlp.2.{wb}"),
 )
 
-# (our regex, official template); the stem depends on the format.
-OURS_TO_OFFICIAL = (
-    (r"embedding\.proj\.(weight|bias)", r"embedding.stem.linear.\1"),
-    (r"embedding\.proj\.conv\.weight", r"embedding.stem.conv.weight"),
-    (r"embedding\.norm\.(\w+)", r"embedding.stem.norm.\1"),
-    (r"mask_token", r"embedding.mask_token"),
-    (r"enc\.(\d+)\.down\.proj\.(weight|bias)", r"enc.enc\1.down.proj.\2"),
-    (r"enc\.(\d+)\.down\.norm\.(\w+)", r"enc.enc\1.down.norm.0.\2"),
-    (r"dec\.(\d+)\.up\.(proj|proj_skip)\.([01])\.(\w+)", r"dec.dec\1.up.\2.\3.\4"),
-    (r"(enc|dec)\.(\d+)\.blocks\.(\d+)\.cpe\.conv\.conv\.weight", r"\1.\1\2.block\3.cpe.0.weight"),
-    (r"(enc|dec)\.(\d+)\.blocks\.(\d+)\.cpe\.conv\.bias", r"\1.\1\2.block\3.cpe.0.bias"),
-    (r"(enc|dec)\.(\d+)\.blocks\.(\d+)\.cpe\.linear\.(weight|bias)", r"\1.\1\2.block\3.cpe.1.\4"),
-    (r"(enc|dec)\.(\d+)\.blocks\.(\d+)\.cpe\.norm\.(weight|bias)", r"\1.\1\2.block\3.cpe.2.\4"),
-    (r"(enc|dec)\.(\d+)\.blocks\.(\d+)\.(norm1|norm2)\.(weight|bias)", r"\1.\1\2.block\3.\4.0.\5"),
-    (r"(enc|dec)\.(\d+)\.blocks\.(\d+)\.attn\.(qkv|proj)\.(weight|bias)", r"\1.\1\2.block\3.attn.\4.\5"),
-    (r"(enc|dec)\.(\d+)\.blocks\.(\d+)\.mlp\.0\.(weight|bias)", r"\1.\1\2.block\3.mlp.0.fc1.\4"),
-    (r"(enc|dec)\.(\d+)\.blocks\.(\d+)\.mlp\.2\.(weight|bias)", r"\1.\1\2.block\3.mlp.0.fc2.\4"),
-)
+
+def _key_pattern(template: str) -> re.Pattern:
+    """The regex of a key template: a field's first occurrence is a named group, a repeat must match it."""
+    parts, seen = [], set()
+    for i, piece in enumerate(re.split(r"\{(\w+)\}", template)):
+        if i % 2 == 0:
+            parts.append(re.escape(piece))
+        elif piece in seen:
+            parts.append(f"(?P={piece})")
+        else:
+            seen.add(piece)
+            parts.append(f"(?P<{piece}>{_FIELDS[piece]})")
+    return re.compile("".join(parts))
+
+
+# (compiled pattern, ``str.format`` template) per direction.
+OFFICIAL_TO_OURS = tuple((_key_pattern(official), ours) for official, ours in KEY_TEMPLATES)
+OURS_TO_OFFICIAL = tuple((_key_pattern(ours), official) for official, ours in KEY_TEMPLATES)
 
 # Options of our PTv3 that reproduce each official implementation (see point_transformer_v3).
 FORMAT_OPTIONS = {
@@ -125,9 +140,9 @@ def _check_format(fmt: str) -> None:
 
 def _rename(key: str, table) -> str | None:
     for pattern, template in table:
-        match = re.fullmatch(pattern, key)
+        match = pattern.fullmatch(key)
         if match:
-            return match.expand(template)
+            return template.format(**match.groupdict())
     return None
 
 

@@ -122,13 +122,12 @@ def zipf_prior(
 
 
 def zipf_sinkhorn(
-    logits: torch.Tensor,
-    offset: torch.Tensor,
-    alpha: float = 1.3,
-    prior: torch.Tensor | None = None,
-    n_iter: int = 3,
+    logits: torch.Tensor, offset: torch.Tensor, alpha: float, prior: torch.Tensor | None, n_iter: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Log-domain Sinkhorn-Knopp with a Zipf column prior, one cloud at a time.
+
+    The signature is the kernel's schema (no defaults): ``pointcept.ops.zipf_sinkhorn`` owns the
+    defaults and the validation and calls either with the same arguments.
 
     Args:
         logits (Tensor[N, K] float): scores already divided by the temperature.

@@ -62,8 +62,7 @@ def zipf_sinkhorn(
         prior = prior.detach().double() / prior.detach().double().sum()
     logits = logits.detach()
     with torch.no_grad():
-        if use_fused("zipf_sinkhorn", logits.device):
-            target, row_error = torch.ops.dos_ops.zipf_sinkhorn(logits, offset, float(alpha), prior, n_iter)
-        else:
-            target, row_error = reference.zipf_sinkhorn(logits, offset, float(alpha), prior, n_iter)
+        fused = use_fused("zipf_sinkhorn", logits.device)
+        kernel = torch.ops.dos_ops.zipf_sinkhorn if fused else reference.zipf_sinkhorn
+        target, row_error = kernel(logits, offset, float(alpha), prior, n_iter)
     return (target, row_error) if return_error else target

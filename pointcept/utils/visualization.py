@@ -1,8 +1,8 @@
 """Colour maps, bird's-eye-view rendering and PLY export for point clouds (numpy; matplotlib lazily).
 
-* ``SEMANTIC_KITTI_PALETTE``: RGB colours of the 19 SemanticKITTI train classes (the colours of
-  the official ``semantic-kitti.yaml``, converted from BGR), ``distinct_palette(n)`` for any other
-  label set (e.g. prototype ids), ``scalar_colors`` for continuous values (e.g. a softmap).
+* ``distinct_palette(n)`` for a label set without colours of its own (e.g. prototype ids; a
+  dataset's class colours live beside its class names, e.g. ``label_maps.SEMANTIC_KITTI_PALETTE``),
+  ``scalar_colors`` for continuous values (e.g. a softmap).
 * ``label_colors``, ``error_colors``: per-point RGB from labels / prediction vs target.
 * ``rasterize_bev``: numpy z-buffered top view, ``draw_bev_boxes``: 3D box outlines (and headings)
   onto such a view, ``save_panels_png``: panels + legend via matplotlib.
@@ -14,30 +14,6 @@ import colorsys
 
 import numpy as np
 
-SEMANTIC_KITTI_PALETTE = np.array(
-    [
-        [100, 150, 245],  # car
-        [100, 230, 245],  # bicycle
-        [30, 60, 150],  # motorcycle
-        [80, 30, 180],  # truck
-        [0, 0, 255],  # other-vehicle
-        [255, 30, 30],  # person
-        [255, 40, 200],  # bicyclist
-        [150, 30, 90],  # motorcyclist
-        [255, 0, 255],  # road
-        [255, 150, 255],  # parking
-        [75, 0, 75],  # sidewalk
-        [175, 0, 75],  # other-ground
-        [255, 200, 0],  # building
-        [255, 120, 50],  # fence
-        [0, 175, 0],  # vegetation
-        [135, 60, 0],  # trunk
-        [150, 240, 80],  # terrain
-        [255, 240, 150],  # pole
-        [255, 0, 0],  # traffic-sign
-    ],
-    dtype=np.uint8,
-)
 IGNORE_COLOR = (110, 110, 110)
 CORRECT_COLOR = (70, 200, 90)
 WRONG_COLOR = (235, 45, 45)

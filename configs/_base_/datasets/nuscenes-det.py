@@ -13,12 +13,8 @@ _names = [
 _dataset = dict(
     type="NuScenesDataset", data_root="data/nuscenes", sweeps=1, info_sweeps=10, box_classes=_names
 )
-data = dict(
-    num_classes=10,
-    names=_names,
-    train=dict(_dataset, split="train"),  # empty_boxes="drop": boxes without LiDAR points go
-    # The devkit's ground truth: boxes without LiDAR points stay if radar saw them.
-    val=dict(_dataset, split="val", empty_boxes="devkit"),
-    test=dict(_dataset, split="val", empty_boxes="devkit"),
-)
-model = dict(num_classes=10)
+# Training drops boxes without LiDAR points (empty_boxes="drop"); evaluation keeps the devkit's
+# ground truth, where such boxes stay if radar saw them.
+_eval = dict(_dataset, empty_boxes="devkit")
+data = dict(num_classes=len(_names), names=_names, train=_dataset, val=_eval, test=_eval)
+model = dict(num_classes=len(_names))

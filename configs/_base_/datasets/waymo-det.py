@@ -11,14 +11,13 @@ _keys = ("coord", "grid_coord", "gt_boxes", "gt_labels", "gt_num_points", "gt_di
 _dataset = dict(
     type="WaymoDataset", data_root="data/waymo", box_classes=_names, transform=dict(_by_type_=[_clip])
 )
-_eval = dict(
-    _dataset, box_difficulty=True, transform=dict(_by_type_=[_clip, dict(type="Collect", keys=_keys)])
+# Waymo's split names (det-pipeline.py's are nuScenes' "train" / "val").
+_train = dict(_dataset, split="training")
+_val = dict(
+    _dataset,
+    split="validation",
+    box_difficulty=True,
+    transform=dict(_by_type_=[_clip, dict(type="Collect", keys=_keys)]),
 )
-data = dict(
-    num_classes=3,
-    names=_names,
-    train=dict(_dataset, split="training"),
-    val=dict(_eval, split="validation"),
-    test=dict(_eval, split="validation"),
-)
-model = dict(num_classes=3, point_cloud_range=_range)
+data = dict(num_classes=len(_names), names=_names, train=_train, val=_val, test=_val)
+model = dict(num_classes=len(_names), point_cloud_range=_range)

@@ -2,7 +2,7 @@
 // validate user input with friendlier errors first; these guard direct torch.ops.dos_ops calls.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include "common/grid_key.h"
 #include "common/submconv.h"

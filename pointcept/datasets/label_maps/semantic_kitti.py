@@ -22,28 +22,32 @@ SEMANTIC_KITTI_RAW_NAMES = {
 }  # fmt: skip
 SEMANTIC_KITTI_RAW_IDS = {name: raw for raw, name in SEMANTIC_KITTI_RAW_NAMES.items()}
 
-# The 19 evaluation classes, position = train id (= yaml learning-map value - 1).
-SEMANTIC_KITTI_CLASS_NAMES = (
-    "car",
-    "bicycle",
-    "motorcycle",
-    "truck",
-    "other-vehicle",
-    "person",
-    "bicyclist",
-    "motorcyclist",
-    "road",
-    "parking",
-    "sidewalk",
-    "other-ground",
-    "building",
-    "fence",
-    "vegetation",
-    "trunk",
-    "terrain",
-    "pole",
-    "traffic-sign",
+# The 19 evaluation classes, position = train id (= yaml learning-map value - 1), with their display
+# colour: RGB of the yaml's ``color_map`` entry (BGR) of the class's static raw id.
+_CLASSES = (
+    ("car", (100, 150, 245)),
+    ("bicycle", (100, 230, 245)),
+    ("motorcycle", (30, 60, 150)),
+    ("truck", (80, 30, 180)),
+    ("other-vehicle", (0, 0, 255)),
+    ("person", (255, 30, 30)),
+    ("bicyclist", (255, 40, 200)),
+    ("motorcyclist", (150, 30, 90)),
+    ("road", (255, 0, 255)),
+    ("parking", (255, 150, 255)),
+    ("sidewalk", (75, 0, 75)),
+    ("other-ground", (175, 0, 75)),
+    ("building", (255, 200, 0)),
+    ("fence", (255, 120, 50)),
+    ("vegetation", (0, 175, 0)),
+    ("trunk", (135, 60, 0)),
+    ("terrain", (150, 240, 80)),
+    ("pole", (255, 240, 150)),
+    ("traffic-sign", (255, 0, 0)),
 )
+SEMANTIC_KITTI_CLASS_NAMES = tuple(name for name, _ in _CLASSES)
+# (19, 3) uint8, row = train id.
+SEMANTIC_KITTI_PALETTE = np.array([rgb for _, rgb in _CLASSES], dtype=np.uint8)
 
 # Raw id -> train id, restricted to ids that map to a class (the rest ignore).
 SEMANTIC_KITTI_LEARNING_MAP = {

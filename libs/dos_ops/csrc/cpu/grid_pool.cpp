@@ -5,7 +5,9 @@
 // shifted to that cloud's minimum and cut to the bits in use; that map preserves the key order and
 // usually halves the number of radix passes. The sort is stable and starts from the identity permutation, so inside a
 // cell the points keep input order: head is the lowest row, and max ties resolve to the lowest row.
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>

@@ -1,6 +1,7 @@
 // CPU masked gather: chunked prefix sum of the keep mask, then every tensor is compacted by copying
 // whole rows as bytes (dtype-generic), chunks in parallel.
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty_like.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 

@@ -7,7 +7,7 @@
 // 2 MB aligned and advised MADV_HUGEPAGE (Linux; elsewhere, and below the threshold, plain malloc).
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 #include <ATen/EmptyTensor.h>
 
 #include <cstdlib>

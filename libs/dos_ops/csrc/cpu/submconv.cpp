@@ -15,7 +15,12 @@
 // mirrored taps (the transposed table, see common/submconv.h) with the untransposed weights, and
 // grad_weight[k] = sum over pairs of grad row^T feature row, accumulated per thread in float
 // (double for double) and merged once.
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/aminmax.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/mm.h>
+#include <ATen/ops/zeros.h>
+#include <ATen/ops/zeros_like.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>

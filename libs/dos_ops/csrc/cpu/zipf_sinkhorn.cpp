@@ -5,7 +5,8 @@
 // is read, so its contribution u_i * E_i to the column sums is added while the row is in cache.
 // Column sums are accumulated per fixed chunk of rows and reduced in chunk order, so results do
 // not depend on the number of threads.
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/zeros.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
