@@ -78,6 +78,19 @@ def test_detector_trains_tests_and_fine_tunes_from_dos(tmp_path):
     assert car_ap > 0.4, metrics["ap"]["car"]
     submission = json.loads((exp / "test" / "result" / "submission.json").read_text())
     assert set(submission["results"]) == {f"08_{i:06d}" for i in range(4)}
+    # The same checkpoint under the Waymo metric (rotated-IoU AP/APH; the demo's classes need IoU
+    # thresholds: 0.5 for cars and trucks, as the short training's boxes are loose at 0.7).
+    out = run([
+        "tools/test.py", "--config-file", str(exp / "config.py"), "--options",
+        f"weight={exp / 'model' / 'model_last.pth'}", f"save_path={exp / 'test-waymo'}", "+test.metric=waymo",
+        "+test.metric_options={'iou_thresholds': {'car': 0.5, 'truck': 0.5, 'pedestrian': 0.5, 'cyclist': 0.5}}",
+    ])  # fmt: skip
+    assert "3D APH L2" in out and "mAPH L2" in out and "NDS" not in out
+    waymo = json.loads((exp / "test-waymo" / "metrics.json").read_text())
+    assert waymo["metric"] == "waymo" and waymo["num_gt"]["car"]["LEVEL_2"] == metrics["num_gt"]["car"]
+    # Measured: car 3D AP L1/L2 0.075/0.068 (APH 0.034/0.030), BEV AP 0.161/0.145.
+    assert waymo["ap"]["3d"]["car"]["LEVEL_2"] > 0.02, waymo["ap"]
+    assert waymo["ap"]["bev"]["car"]["LEVEL_2"] > 0.05, waymo["ap"]
     png = tmp_path / "boxes.png"
     run([
         "tools/visualize.py", "--scan", str(data / "dataset/sequences/08/velodyne/000000.bin"),

@@ -110,3 +110,34 @@ def test_class_range_from_the_test_config():
     assert hook.evaluate()["num_gt"] == {"car": 2, "pedestrian": 1}  # the car at 45 m is out
     with pytest.raises(ValueError, match="metric must be"):
         DetEvaluator(metric="mIoU")
+
+
+def test_waymo_metric_from_the_test_config():
+    t = make_trainer(
+        shift=0.0,
+        test=dict(metric="waymo", metric_options=dict(iou_thresholds=dict(car=0.7, pedestrian=0.5))),
+    )
+    hook = DetEvaluator()
+    hook.trainer = t
+    t.step = 10
+    hook.after_step()
+    # Echoed GT boxes: every Waymo AP/APH is 1, the best step is picked by 3D mAPH L2.
+    assert t.is_best and t.best_metric_name == "mAPH_L2" and t.best_metric_value == pytest.approx(1.0)
+    assert t.writer.scalars["val/APH_L2_car"][0] == pytest.approx(1.0) and "val/mAP_L1" in t.writer.scalars
+    assert "val/NDS" not in t.writer.scalars
+    # Shifted 1.5 m along x (4 x 2 m cars: 3D IoU 2.5 / 5.5 < 0.7): no car is found.
+    t.model_without_ddp.shift = 1.5
+    result = hook.evaluate()
+    assert result["ap"]["3d"]["car"]["LEVEL_2"] == 0.0 and result["num_gt"]["car"]["LEVEL_2"] == 3
+    # A nuScenes best key with the Waymo metric, a class without IoU threshold, a nuScenes setting.
+    hook = DetEvaluator(metric="NDS")
+    hook.trainer = t
+    with pytest.raises(ValueError, match="not one of the waymo metrics"):
+        hook.evaluate()
+    hook = DetEvaluator()
+    hook.trainer = make_trainer(0.0, test=dict(metric="waymo"))
+    with pytest.raises(ValueError, match=r"no IoU threshold for classes \['car'\]"):
+        hook.evaluate()
+    hook.trainer = make_trainer(0.0, test=dict(metric="waymo", class_range={"car": 40}))
+    with pytest.raises(ValueError, match="takes no class_range"):
+        hook.evaluate()

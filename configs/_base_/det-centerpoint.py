@@ -2,7 +2,8 @@
 # data block (configs/_base_/datasets/*-det.py) and set num_classes, the BEV range and the NMS radii;
 # configs/_base_/det-dos-ft.py turns it into fine-tuning from a DOS checkpoint.
 # Evaluation: DetEvaluator (centre-distance AP at 0.5/1/2/4 m, TP errors, NDS; best checkpoint by NDS)
-# during training, DetTester for tools/test.py (per-class table, metrics.json, result/submission.json).
+# during training, DetTester for tools/test.py (per-class table, metrics.json, result/submission.json);
+# test.metric="waymo" switches both to Waymo's rotated-IoU AP/APH (best checkpoint by 3D mAPH L2).
 _base_ = ["./schedules/onecycle.py", "./models/ptv3-base.py"]
 
 model = dict(
@@ -34,7 +35,7 @@ hooks = [
     dict(type="CheckpointLoader"),
     dict(type="IterationTimer", warmup_steps=2),
     dict(type="InformationWriter"),
-    dict(type="DetEvaluator", metric="NDS"),  # marks the best step for the saver
+    dict(type="DetEvaluator"),  # marks the best step for the saver (by test.metric's headline)
     dict(type="CheckpointSaver"),
 ]
 test = dict(_delete_=True, type="DetTester", batch_size=1)

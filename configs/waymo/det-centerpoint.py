@@ -4,3 +4,4 @@
 _base_ = ["../_base_/det-centerpoint.py", "../_base_/datasets/waymo-det.py"]
 
 model = dict(bev_cell_size=0.4, nms_radius=(4.0, 0.175, 0.85))
+test = dict(metric="waymo")  # Waymo's AP/APH (3D and BEV IoU, LEVEL_1/2) in validation and test

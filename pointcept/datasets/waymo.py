@@ -12,7 +12,8 @@ Layout (written by ``tools/preprocess/waymo.py``)::
 Splits are the folder names (``training``, ``validation``, ``testing``). Frames without
 ``segment.npy`` (the test split) are all -1. With ``box_classes`` set (e.g. ``WAYMO_DETECTION_CLASSES``) a sample also carries the
 frame's boxes (vehicle, pedestrian, cyclist) as ``gt_boxes``/``gt_labels``/``gt_num_points``; a
-frame without box files has none.
+frame without box files has none. ``box_difficulty=True`` adds each box's detection difficulty
+``gt_difficulty`` (a per-box key, for Waymo-style evaluation; GTSample cannot paste it).
 """
 
 import os
@@ -25,6 +26,10 @@ from .boxes import box_labels, check_box_classes, check_boxes
 from .builder import DATASETS
 from .formats.scene_npy import check_label_range, load_scene_npy
 from .label_maps import WAYMO_BOX_TYPE_NAMES, WAYMO_CLASS_NAMES, WAYMO_LEARNING_MAP_INV, check_prediction
+from .preprocessing.waymo_labels import detection_difficulty
+from .transform import register_box_key
+
+register_box_key("gt_difficulty")
 
 
 @DATASETS.register_module()
@@ -34,7 +39,9 @@ class WaymoDataset(DefaultDataset):
     Sample: ``coord`` (N,3) float32, ``strength`` (N,C) float32, ``segment`` (N,) int64 (-1
     ignore), ``name`` = ``"<segment_name>_<timestamp>"``; with boxes also ``gt_boxes`` (M,9)
     float32 (vehicle frame), ``gt_labels`` (M,) int64 (position in ``box_classes``, -1 for a type
-    not in it), ``gt_num_points`` (M,) int64 (Waymo's ``num_lidar_points_in_box``).
+    not in it), ``gt_num_points`` (M,) int64 (Waymo's ``num_lidar_points_in_box``); with
+    ``box_difficulty`` also ``gt_difficulty`` (M,) int64, 1 = LEVEL_1, 2 = LEVEL_2
+    (``waymo_labels.detection_difficulty``: the label's level, else by ``num_lidar_points_in_box``).
     """
 
     class_names = list(WAYMO_CLASS_NAMES)
@@ -45,9 +52,11 @@ class WaymoDataset(DefaultDataset):
         data_root: str = "data/waymo",
         split: str | Sequence[str] = "training",
         box_classes: Sequence[str] | None = None,
+        box_difficulty: bool = False,
         **kwargs,
     ):
         self.box_classes = check_box_classes(box_classes)
+        self.box_difficulty = bool(box_difficulty)
         super().__init__(data_root=data_root, split=split, **kwargs)
 
     def get_data_list(self) -> list[str]:
@@ -87,7 +96,22 @@ class WaymoDataset(DefaultDataset):
         )
         if self.box_classes is not None:
             data.update(self.get_boxes(idx))
+            if self.box_difficulty:
+                data["gt_difficulty"] = self.get_difficulty(idx, data["gt_num_points"])
         return data
+
+    def get_difficulty(self, idx: int, num_points: np.ndarray) -> np.ndarray:
+        """``gt_difficulty`` of frame ``idx`` from ``gt_difficulty.npy`` (all unset when absent)."""
+        path = os.path.join(self.data_list[idx % len(self.data_list)], "gt_difficulty.npy")
+        level = np.zeros(len(num_points), np.int64)
+        if os.path.isfile(path) and len(num_points):
+            try:
+                level = np.load(path, allow_pickle=False)
+            except (ValueError, OSError, EOFError) as e:
+                raise ValueError(f"{path}: cannot read .npy ({e})") from e
+            if level.shape != num_points.shape:
+                raise ValueError(f"{path}: shape {level.shape}, expected {num_points.shape}")
+        return detection_difficulty(num_points, level)
 
     def get_boxes(self, idx: int) -> dict:
         """``gt_boxes``/``gt_labels``/``gt_num_points`` of frame ``idx`` (none if it has no ``gt_boxes.npy``)."""

@@ -2,7 +2,8 @@
 (``tools/test.py``) share.
 
 Batches are collated detection samples (``gt_boxes``/``gt_labels``/``gt_num_points``/``gt_offset``,
-optional ``gt_attrs`` (M,) attribute ids into ``det_metrics.ATTRIBUTE_NAMES``); the model in eval
+optional ``gt_attrs`` (M,) attribute ids into ``det_metrics.ATTRIBUTE_NAMES`` and ``gt_difficulty``
+(M,) Waymo detection levels); the model in eval
 mode returns ``pred_boxes``/``pred_scores``/``pred_labels``/``pred_offset`` (``CenterPoint``).
 Predictions and GT are in the frame of the batch's ``coord``. Samples gathered from every rank are
 ordered by ``(rank, position)``, which the metrics do not depend on except through score ties.
@@ -14,14 +15,61 @@ import torch
 from pointcept.utils import comm
 
 from .amp import autocast
-from .det_metrics import DetectionEvalConfig, attribute_ids
+from .det_metrics import (
+    DetectionEvalConfig,
+    WaymoEvalConfig,
+    attribute_ids,
+    evaluate_detections,
+    evaluate_waymo,
+    format_detection_table,
+    format_waymo_table,
+)
 from .launch import to_device
+
+METRICS = ("nuscenes", "waymo")
+"""Detection metric sets: nuScenes centre-distance AP/NDS, Waymo rotated-IoU AP/APH."""
+
+HEADLINE = {"nuscenes": ("NDS", "mAP"), "waymo": ("mAPH_L2", "mAP_L2", "mAPH_L1", "mAP_L1")}
+"""Per metric set, the scalar keys that can pick the best checkpoint (the first is the default)."""
 
 
 def eval_config(class_names, class_range=None, use_attributes=None, has_attrs=False, **kwargs):
     """``DetectionEvalConfig``; ``use_attributes=None`` uses the attribute error iff the GT has attributes."""
     use = bool(has_attrs) if use_attributes is None else bool(use_attributes)
     return DetectionEvalConfig(class_names, class_range=class_range, use_attributes=use, **kwargs)
+
+
+def score_detections(
+    gts, preds, names, metric="nuscenes", class_range=None, use_attributes=None, options=None
+) -> dict:
+    """The ``metric`` set's results (``evaluate_detections`` or ``evaluate_waymo``); ``options`` are
+    further fields of its config (``DetectionEvalConfig`` / ``WaymoEvalConfig``). Waymo's metric has
+    no range filter or attributes, so ``class_range``/``use_attributes`` must be None with it."""
+    check_metric(names, metric, class_range, use_attributes, options)
+    options = dict(options or {})
+    if metric == "waymo":
+        return evaluate_waymo(gts, preds, WaymoEvalConfig(names, **options))
+    cfg = eval_config(names, class_range, use_attributes, has_attributes(gts), **options)
+    return evaluate_detections(gts, preds, cfg)
+
+
+def check_metric(names, metric="nuscenes", class_range=None, use_attributes=None, options=None) -> None:
+    """Raise ValueError for settings ``score_detections`` would refuse, before any model runs."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    if metric == "waymo":
+        if class_range is not None or use_attributes is not None:
+            raise ValueError("the waymo metric takes no class_range or use_attributes (nuScenes settings)")
+        WaymoEvalConfig(names, **dict(options or {}))
+    else:
+        eval_config(names, class_range, use_attributes, **dict(options or {}))
+
+
+def format_results(metrics: dict) -> str:
+    """The table of ``score_detections``' results, for either metric set."""
+    return (
+        format_waymo_table(metrics) if metrics.get("metric") == "waymo" else format_detection_table(metrics)
+    )
 
 
 def _split(batch: dict, out: dict, class_names) -> list[tuple[dict, dict, str]]:
@@ -37,6 +85,8 @@ def _split(batch: dict, out: dict, class_names) -> list[tuple[dict, dict, str]]:
             num_points=batch["gt_num_points"][g0:g1].cpu().numpy() if "gt_num_points" in batch else None,
             attrs=batch["gt_attrs"][g0:g1].cpu().numpy() if "gt_attrs" in batch else None,
         )
+        if "gt_difficulty" in batch:
+            gt["difficulty"] = batch["gt_difficulty"][g0:g1].cpu().numpy()
         pred = dict(
             boxes=out["pred_boxes"][p0:p1].double().cpu().numpy(),
             scores=out["pred_scores"][p0:p1].double().cpu().numpy(),

@@ -2,7 +2,8 @@
 
 The test dataset is a plain (non-test-mode) pipeline that yields whole scans with their boxes, as
 the val set does. Outputs, in ``save_path``: the per-class table in ``test.log``,
-``metrics.json`` (AP per class and threshold, TP errors, mAP, NDS, counts) and
+``metrics.json`` (AP per class and threshold, TP errors, mAP, NDS, counts; with ``metric="waymo"``
+the results of ``det_metrics.evaluate_waymo``: AP/APH per IoU type, class and level) and
 ``result/submission.json`` in the nuScenes submission format, keyed by sample name (boxes in the
 frame of the sample's points; the dataset's ``lidar_to_global(i)`` is applied where it has one).
 """
@@ -17,8 +18,8 @@ import torch
 from pointcept.utils import comm
 from pointcept.utils.registry import ConfigError
 
-from .det_eval import collect_detections, eval_config, has_attributes
-from .det_metrics import evaluate_detections, format_detection_table, sample_results, write_submission
+from .det_eval import METRICS, check_metric, collect_detections, format_results, score_detections
+from .det_metrics import sample_results, write_submission
 from .sampler import EvalBatchSampler, SeededCollate, SeededDataset
 from .tester import TESTERS, SemSegTester
 
@@ -33,6 +34,10 @@ class DetTester(SemSegTester):
         class_range: per-class evaluation range in metres, None = all.
         use_attributes: count the attribute error in NDS; None = iff the GT carries ``gt_attrs``.
         submission: write ``result/submission.json``.
+        metric: "nuscenes" (centre-distance AP, NDS) or "waymo" (rotated-IoU AP/APH per difficulty
+            level; no class_range/use_attributes); ``DetEvaluator`` follows it.
+        metric_options: further fields of the metric's config (``det_metrics.WaymoEvalConfig``,
+            e.g. ``iou_thresholds``; ``DetectionEvalConfig``), also followed by ``DetEvaluator``.
         model, key_map: as for ``SemSegTester``.
     """
 
@@ -43,6 +48,8 @@ class DetTester(SemSegTester):
         class_range: dict | None = None,
         use_attributes: bool | None = None,
         submission: bool = True,
+        metric: str = "nuscenes",
+        metric_options: dict | None = None,
         model=None,
         key_map: dict | None = None,
     ):
@@ -52,6 +59,9 @@ class DetTester(SemSegTester):
         self.class_range = class_range
         self.use_attributes = use_attributes
         self.submission = bool(submission)
+        if metric not in METRICS:
+            raise ConfigError(f"test.metric must be one of {METRICS}, got {metric!r}")
+        self.metric, self.metric_options = metric, metric_options
         super().__init__(cfg, save_predictions=False, model=model, key_map=key_map)
 
     def build_dataset(self):
@@ -72,6 +82,10 @@ class DetTester(SemSegTester):
         names = cfg.data.get("names")
         if not names:
             raise ConfigError("DetTester needs the detection class names in data.names")
+        try:
+            check_metric(names, self.metric, self.class_range, self.use_attributes, self.metric_options)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"test (DetTester, metric={self.metric!r}): {e}") from e
         sampler = EvalBatchSampler(
             len(self.dataset),
             self.batch_size,
@@ -85,10 +99,10 @@ class DetTester(SemSegTester):
         gts, preds, sample_names, _ = collect_detections(
             self.model, loader, self.device, self.amp_dtype, names
         )
-        metrics = evaluate_detections(
-            gts, preds, eval_config(names, self.class_range, self.use_attributes, has_attributes(gts))
+        metrics = score_detections(
+            gts, preds, names, self.metric, self.class_range, self.use_attributes, self.metric_options
         )
-        self.logger.info(f"Test result ({len(gts)} scans):\n" + format_detection_table(metrics))
+        self.logger.info(f"Test result ({len(gts)} scans):\n" + format_results(metrics))
         if comm.is_main_process():
             self.write_outputs(metrics, gts, preds, sample_names, names)
         comm.barrier()

@@ -25,6 +25,20 @@ from ..label_maps.waymo import WAYMO_BOX_TYPE_NAMES
 
 LABEL_FILES = ("gt_boxes", "gt_type", "gt_num_points", "gt_difficulty", "gt_ids")
 
+LEVEL_2_MAX_POINTS = 5
+"""Boxes with at most this many lidar points are LEVEL_2 unless labelled otherwise (Waymo's rule)."""
+
+
+def detection_difficulty(num_points: np.ndarray, difficulty: np.ndarray) -> np.ndarray:
+    """Detection level (M,) int64 of each box: its label's ``difficulty`` when set (1 or 2), else 2
+    for boxes with <= ``LEVEL_2_MAX_POINTS`` points and 1 above, as Waymo's metrics tool decides it."""
+    num_points, difficulty = np.asarray(num_points), np.asarray(difficulty)
+    bad = ~np.isin(difficulty, (0, 1, 2))
+    if bad.any():
+        raise ValueError(f"difficulty must be 0 (unset), 1 or 2, got {np.unique(difficulty[bad]).tolist()}")
+    by_points = np.where(num_points <= LEVEL_2_MAX_POINTS, 2, 1)
+    return np.where(difficulty > 0, difficulty, by_points).astype(np.int64)
+
 
 @dataclass
 class LaserLabel:

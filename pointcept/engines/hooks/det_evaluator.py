@@ -1,7 +1,6 @@
-"""Validation during training: nuScenes-style detection metrics (mAP, NDS) over the whole val set."""
+"""Validation during training: detection metrics (nuScenes mAP/NDS or Waymo AP/APH) over the whole val set."""
 
-from ..det_eval import collect_detections, eval_config, has_attributes
-from ..det_metrics import evaluate_detections, format_detection_table
+from ..det_eval import HEADLINE, check_metric, collect_detections, format_results, score_detections
 from .base import HOOKS
 from .evaluator import ValEvaluator
 
@@ -10,14 +9,18 @@ from .evaluator import ValEvaluator
 class DetEvaluator(ValEvaluator):
     """Detection validation (schedule and best-step rule of ``ValEvaluator``).
 
-    Metrics are those of ``det_metrics.evaluate_detections`` (centre-distance AP at 0.5/1/2/4 m, TP
-    errors, NDS) with the classes ``cfg.data.names``; the table is logged and ``val/mAP``,
-    ``val/NDS``, ``val/AP_<class>`` go to tensorboard. When ``metric`` ("NDS" or "mAP") beats
-    ``trainer.best_metric_value`` the trainer's ``is_best`` flag is set for the checkpoint saver.
+    The metric set is the config's ``test.metric`` (the DetTester's, so that validation and test
+    agree; with its ``test.metric_options``): "nuscenes" (default; ``det_metrics.evaluate_detections``,
+    centre-distance AP at 0.5/1/2/4 m, TP errors, NDS; ``val/mAP``, ``val/NDS``, ``val/AP_<class>``
+    to tensorboard) or "waymo" (``det_metrics.evaluate_waymo``; ``val/mAP[H]_L1``, ``val/mAP[H]_L2``
+    (3D IoU), ``val/APH_L2_<class>``), with the classes ``cfg.data.names``; the table is logged.
+    When ``metric`` beats ``trainer.best_metric_value`` the trainer's ``is_best`` flag is set for
+    the checkpoint saver.
 
     Args:
         interval: overrides the config's ``eval_interval``.
-        metric: the metric that decides the best checkpoint.
+        metric: the metric that decides the best checkpoint: "NDS" or "mAP" (nuScenes), "mAPH_L2",
+            "mAP_L2", "mAPH_L1" or "mAP_L1" (Waymo); None = "NDS" / "mAPH_L2".
         class_range: per-class evaluation range in metres (e.g. ``NUSCENES_CLASS_RANGE``); None =
             the config's ``test.class_range`` (the DetTester's, so that validation and test agree),
             else every distance.
@@ -25,37 +28,50 @@ class DetEvaluator(ValEvaluator):
             ``test.use_attributes``, else iff the GT carries ``gt_attrs``.
     """
 
-    scalar_keys = ("mAP", "NDS", "loss")
+    scalar_keys = ("mAP", "NDS", "mAP_L1", "mAPH_L1", "mAP_L2", "mAPH_L2", "loss")
 
-    def __init__(self, interval=None, metric="NDS", class_range=None, use_attributes=None):
-        if metric not in ("NDS", "mAP"):
-            raise ValueError(f"metric must be 'NDS' or 'mAP', got {metric!r}")
+    def __init__(self, interval=None, metric=None, class_range=None, use_attributes=None):
+        known = [k for keys in HEADLINE.values() for k in keys]
+        if metric is not None and metric not in known:
+            raise ValueError(f"metric must be one of {known}, got {metric!r}")
         super().__init__(interval)
-        self.metric = metric
+        self.best_key = metric
+        self.metric = metric or "NDS"
         self.class_range = class_range
         self.use_attributes = use_attributes
 
     def format(self, metrics: dict) -> str:
-        return format_detection_table(metrics)
+        return format_results(metrics)
 
     def scalars(self, metrics: dict) -> dict:
-        return {**super().scalars(metrics), **{f"AP_{n}": ap for n, ap in metrics["class_ap"].items()}}
+        if metrics.get("metric") == "waymo":
+            per_class = {f"APH_L2_{n}": v["LEVEL_2"] for n, v in metrics["aph"]["3d"].items()}
+        else:
+            per_class = {f"AP_{n}": ap for n, ap in metrics["class_ap"].items()}
+        return {**super().scalars(metrics), **per_class}
 
     def evaluate(self) -> dict:
         t = self.trainer
         names = t.cfg.data.get("names")
         if not names:
             raise ValueError("DetEvaluator needs the detection class names in data.names")
-        gts, preds, _, loss = collect_detections(
-            t.model_without_ddp, t.val_loader, t.device, t.amp_dtype, names
-        )
         test = t.cfg.get("test") or {}
+        kind = test.get("metric") or "nuscenes"
+        if kind in HEADLINE and self.best_key not in (None, *HEADLINE[kind]):
+            raise ValueError(
+                f"DetEvaluator metric {self.best_key!r} is not one of the {kind} metrics {HEADLINE[kind]}"
+            )
+        self.metric = self.best_key or HEADLINE.get(kind, ("NDS",))[0]
         class_range = self.class_range if self.class_range is not None else test.get("class_range")
         use_attributes = (
             self.use_attributes if self.use_attributes is not None else test.get("use_attributes")
         )
-        cfg = eval_config(names, class_range, use_attributes, has_attributes(gts))
-        metrics = evaluate_detections(gts, preds, cfg)
+        options = test.get("metric_options")
+        check_metric(names, kind, class_range, use_attributes, options)
+        gts, preds, _, loss = collect_detections(
+            t.model_without_ddp, t.val_loader, t.device, t.amp_dtype, names
+        )
+        metrics = score_detections(gts, preds, names, kind, class_range, use_attributes, options)
         if loss is not None:
             metrics["loss"] = loss
         return metrics
