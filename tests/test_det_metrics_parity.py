@@ -17,8 +17,8 @@ import types
 import numpy as np
 import pytest
 
+from pointcept.datasets.label_maps import NUSCENES_ATTRIBUTE_NAMES as ATTRIBUTE_NAMES
 from pointcept.engines.det_metrics import (
-    ATTRIBUTE_NAMES,
     TP_METRICS,
     DetectionEvalConfig,
     accumulate,

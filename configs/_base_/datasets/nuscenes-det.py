@@ -13,12 +13,27 @@ _names = [
 _dataset = dict(
     type="NuScenesDataset", data_root="data/nuscenes", sweeps=1, info_sweeps=10, box_classes=_names
 )
+# The devkit's ground truth: boxes without LiDAR points stay if radar saw them, and carry their
+# attributes (gt_attrs) for the attribute error.
+_eval_dataset = dict(
+    _dataset,
+    split="val",
+    empty_boxes="devkit",
+    box_attributes=True,
+    transform=dict(
+        _by_type_=[
+            dict(
+                type="Collect",
+                keys=("coord", "grid_coord", "gt_boxes", "gt_labels", "gt_num_points", "gt_attrs"),
+            )
+        ]
+    ),
+)
 data = dict(
     num_classes=10,
     names=_names,
     train=dict(_dataset, split="train"),  # empty_boxes="drop": boxes without LiDAR points go
-    # The devkit's ground truth: boxes without LiDAR points stay if radar saw them.
-    val=dict(_dataset, split="val", empty_boxes="devkit"),
-    test=dict(_dataset, split="val", empty_boxes="devkit"),
+    val=_eval_dataset,
+    test=_eval_dataset,
 )
 model = dict(num_classes=10)

@@ -9,10 +9,9 @@ from .nuscenes_eval import (
     filter_samples,
     format_detection_table,
 )
-from .submission import ATTRIBUTE_NAMES, attribute_ids, sample_results, write_submission
+from .submission import attribute_ids, sample_results, write_submission
 
 __all__ = [
-    "ATTRIBUTE_NAMES",
     "NUSCENES_CLASS_RANGE",
     "TP_METRICS",
     "DetectionEvalConfig",

@@ -1,6 +1,6 @@
 """Validation during training: nuScenes-style detection metrics (mAP, NDS) over the whole val set."""
 
-from ..det_eval import collect_detections, eval_config, has_attributes
+from ..det_eval import attach_eval_info, collect_detections, eval_config, has_attributes, sample_eval_info
 from ..det_metrics import evaluate_detections, format_detection_table
 from .base import HOOKS
 from .evaluator import ValEvaluator
@@ -23,6 +23,9 @@ class DetEvaluator(ValEvaluator):
             else every distance.
         use_attributes: count the attribute error in NDS; None = the config's
             ``test.use_attributes``, else iff the GT carries ``gt_attrs``.
+
+    Ranges are measured from the ego and bikes in racks are dropped where the val dataset gives
+    ``eval_info`` (``det_eval.sample_eval_info``).
     """
 
     scalar_keys = ("mAP", "NDS", "loss")
@@ -46,9 +49,12 @@ class DetEvaluator(ValEvaluator):
         names = t.cfg.data.get("names")
         if not names:
             raise ValueError("DetEvaluator needs the detection class names in data.names")
-        gts, preds, _, loss = collect_detections(
+        gts, preds, sample_names, loss = collect_detections(
             t.model_without_ddp, t.val_loader, t.device, t.amp_dtype, names
         )
+        dataset = getattr(t.val_loader, "dataset", None)
+        dataset = getattr(dataset, "dataset", dataset)  # under SeededDataset
+        attach_eval_info(gts, sample_eval_info(dataset, sample_names))
         test = t.cfg.get("test") or {}
         class_range = self.class_range if self.class_range is not None else test.get("class_range")
         use_attributes = (
