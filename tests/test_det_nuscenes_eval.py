@@ -4,16 +4,13 @@ round trip table -> LiDAR-frame index -> submission reproduces the tables), the 
 through the pipeline, the predicted-attribute rule, AAE and NDS over 10), and the class ranges from
 the ego pose with the bicycle-rack filter (parity with the devkit's ``filter_eval_boxes``)."""
 
-import importlib
-import importlib.util
 import json
 import math
 import os
-import sys
-import types
 
 import numpy as np
 import pytest
+from nuscenes_devkit import import_devkit
 from test_datasets_nuscenes_boxes import ANNOTATIONS, CATEGORIES, VERSION, fabricate, quat_z
 
 from pointcept.datasets import collate_fn
@@ -251,30 +248,12 @@ FILTER_ROWS = [
 
 
 def devkit_loaders():
-    """The devkit's ``nuscenes.eval.common.loaders`` and ``DetectionBox``, or a visible skip.
-
-    Entered without running ``nuscenes/__init__.py`` (it imports the devkit's visualisation
-    dependencies), as tests/test_det_metrics_parity.py does; ``loaders`` names ``NuScenes`` only
-    in type hints, so the bare package gets a placeholder for it.
-    """
-    if "nuscenes" not in sys.modules:
-        spec = importlib.util.find_spec("nuscenes")
-        if spec is None:
-            pytest.skip(
-                "nuscenes-devkit is not installed (tools/setup.sh installs it): filter parity not checked"
-            )
-        package = types.ModuleType("nuscenes")
-        package.__spec__ = spec
-        package.__path__ = list(spec.submodule_search_locations)
-        sys.modules["nuscenes"] = package
-    if not hasattr(sys.modules["nuscenes"], "NuScenes"):
-        sys.modules["nuscenes"].NuScenes = None
-    try:
-        loaders = importlib.import_module("nuscenes.eval.common.loaders")
-        data = importlib.import_module("nuscenes.eval.detection.data_classes")
-        common = importlib.import_module("nuscenes.eval.common.data_classes")
-    except ImportError as e:
-        pytest.skip(f"nuscenes-devkit evaluation modules not importable ({e}): filter parity not checked")
+    """The devkit's ``loaders``, ``DetectionBox`` and ``EvalBoxes``, or a visible skip."""
+    loaders, data, common = import_devkit(
+        "nuscenes.eval.common.loaders",
+        "nuscenes.eval.detection.data_classes",
+        "nuscenes.eval.common.data_classes",
+    )
     return loaders, data.DetectionBox, common.EvalBoxes
 
 
