@@ -356,3 +356,28 @@ def test_range_from_ego_and_bicycle_racks_match_the_devkit(tmp_path):
     assert not dropped_bikes & (ours_gt | ours_pred)
     assert {("a1", t) for t in ("b2", "b3", "pr")} <= ours_gt & ours_pred
     assert ("a0", "b4") in ours_gt and ("a0", "b5") not in ours_gt and ("a0", "b5") in ours_pred
+
+
+def test_radar_only_gt_stays_when_the_reader_applied_the_devkit_rule(tmp_path):
+    root = str(tmp_path)
+    split_file = fabricate(root, np.random.default_rng(0), FILTER_ROWS, categories=FILTER_CATEGORIES)
+    write_nuscenes_infos(root, VERSION, max_sweeps=1, split_file=split_file)
+    kw = dict(data_root=root, split="train", sweeps=1, info_sweeps=1, box_classes=NAMES)
+    cfg = DetectionEvalConfig(NAMES)
+    for mode, kept in (("devkit", ["b4"]), ("keep", [])):
+        ds = NuScenesDataset(**kw, empty_boxes=mode)
+        a0 = ds.get_data(0)  # b4: 0 LiDAR and 2 radar points; b5: none (dropped by "devkit")
+        n = len(a0["gt_boxes"])
+        # as the pipeline gives them: LiDAR points recounted in the clipped, voxelised scan (none here)
+        gts = [
+            dict(
+                boxes=a0["gt_boxes"],
+                labels=a0["gt_labels"],
+                num_points=np.zeros(n, np.int64),
+                idx=np.arange(n),
+            )
+        ]
+        attach_eval_info(gts, sample_eval_info(ds, [ds.get_data_name(0)]))
+        filtered, _ = filter_samples(gts, [dict(boxes=np.zeros((0, 9)), labels=np.zeros(0, np.int64))], cfg)
+        tokens = ds.data_list[0]["gt_annotation_tokens"]
+        assert [tokens[i] for i in filtered[0]["idx"]] == kept, mode

@@ -79,7 +79,9 @@ class NuScenesDataset(DefaultDataset):
 
     ``eval_info(idx)`` gives what the detection evaluation and submission need beyond the sample:
     the ``sample_token``, the keyframe's ``lidar_to_ego`` and ``ego_to_global`` (4x4, None when the
-    index lacks them) and its ``bicycle_rack_boxes`` (K, 9) float64 in the LiDAR frame.
+    index lacks them), its ``bicycle_rack_boxes`` (K, 9) float64 in the LiDAR frame, and
+    ``empty_boxes_dropped`` (True with ``empty_boxes="devkit"``: the boxes left are exactly those
+    the devkit evaluates, so the evaluation must not drop boxes by their recounted LiDAR points).
     """
 
     empty_box_modes = ("drop", "devkit", "keep")
@@ -237,6 +239,7 @@ class NuScenesDataset(DefaultDataset):
             lidar_to_ego=pose("lidar_to_ego"),
             ego_to_global=pose("ego_to_global"),
             bicycle_rack_boxes=racks,
+            empty_boxes_dropped=self.empty_boxes == "devkit",
         )
 
     def save_prediction(self, pred: np.ndarray, name: str, save_path: str) -> str:

@@ -85,7 +85,8 @@ def sample_eval_info(dataset, names: list[str]) -> list[dict]:
     """Per sample name: ``sample_token`` (the name when unknown), ``lidar_to_global`` and ``range_frame``
     (4x4 or None) and ``bicycle_racks`` ((K, 9) or None), from ``dataset.eval_info(idx)`` where the
     dataset has it (``NuScenesDataset``). ``range_frame`` = ego_to_global's rotation @ lidar_to_ego:
-    the devkit's ego-centred frame with global axes, where class ranges are measured."""
+    the devkit's ego-centred frame with global axes, where class ranges are measured;
+    ``empty_boxes_dropped``: the reader already removed the GT boxes the devkit counts as empty."""
     info_of = getattr(dataset, "eval_info", None)
     index = {dataset.get_data_name(i): i for i in range(len(dataset))} if info_of is not None else {}
     out = []
@@ -104,6 +105,7 @@ def sample_eval_info(dataset, names: list[str]) -> list[dict]:
                 lidar_to_global=l2g,
                 range_frame=frame,
                 bicycle_racks=info.get("bicycle_rack_boxes"),
+                empty_boxes_dropped=bool(info.get("empty_boxes_dropped", False)),
             )
         )
     return out
@@ -111,9 +113,13 @@ def sample_eval_info(dataset, names: list[str]) -> list[dict]:
 
 def attach_eval_info(gts: list[dict], infos: list[dict]) -> None:
     """Give each GT sample its ``range_frame`` and ``bicycle_racks`` (``sample_eval_info``) for
-    ``det_metrics.filter_samples``."""
+    ``det_metrics.filter_samples``. Where the reader already dropped the boxes the devkit counts as
+    empty (no LiDAR and no radar point), ``num_points`` goes: the pipeline recounts it from the
+    LiDAR points alone, which would also drop the boxes only radar saw."""
     for gt, info in zip(gts, infos):
         gt["range_frame"], gt["bicycle_racks"] = info["range_frame"], info["bicycle_racks"]
+        if info["empty_boxes_dropped"]:
+            gt["num_points"] = None
 
 
 def has_attributes(gts: list[dict]) -> bool:
