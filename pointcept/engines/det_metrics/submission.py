@@ -11,10 +11,11 @@
 Boxes are converted from our convention (``[x, y, z, l, w, h, yaw, vx, vy]``, LiDAR frame) by a
 per-sample 4x4 ``lidar_to_global`` transform (ego_pose @ calibrated_sensor of the keyframe's
 LIDAR_TOP; the official format is in the global frame; without it the boxes stay in their own
-frame): the centre moves by the full transform; heading and velocity are horizontal global vectors,
-the exact inverse of the reader's map (``horizontal_to_global``), so the written rotation is a
-rotation about global +z, upright as the annotations are. At most ``max_boxes_per_sample`` (500, the devkit's limit)
-boxes per sample are written, the highest scores first.
+frame): the centre moves by the full transform; heading and velocity are horizontal global
+vectors, the exact inverse of the reader's map (``horizontal_to_global``), so the written rotation
+is a rotation about global +z, upright as the annotations are. At most ``max_boxes_per_sample``
+(500, the devkit's limit) boxes per sample are written, the highest scores first; a predicted
+box's attribute follows from its class and speed (``attribute_from_velocity``).
 """
 
 import json
