@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 from nuscenes_devkit import import_devkit
 from test_datasets_nuscenes_boxes import ANNOTATIONS, CATEGORIES, VERSION, fabricate, quat_z
 
@@ -30,6 +31,8 @@ from pointcept.engines.det_metrics import (
     sample_results,
 )
 from pointcept.engines.det_metrics.submission import attribute_from_velocity
+from pointcept.engines.det_tester import DetTester
+from pointcept.utils.config import Config
 
 NAMES = list(NUSCENES_DETECTION_CLASSES)
 
@@ -381,3 +384,45 @@ def test_radar_only_gt_stays_when_the_reader_applied_the_devkit_rule(tmp_path):
         filtered, _ = filter_samples(gts, [dict(boxes=np.zeros((0, 9)), labels=np.zeros(0, np.int64))], cfg)
         tokens = ds.data_list[0]["gt_annotation_tokens"]
         assert [tokens[i] for i in filtered[0]["idx"]] == kept, mode
+
+
+class EchoDetector(torch.nn.Module):
+    """Predicts the batch's GT boxes (score 0.9): an exact detector."""
+
+    def forward(self, batch):
+        keep = batch["gt_labels"] >= 0
+        counts = torch.stack([keep[: int(e)].sum() for e in batch["gt_offset"]])
+        return dict(
+            pred_boxes=batch["gt_boxes"][keep],
+            pred_scores=torch.full((int(keep.sum()),), 0.9),
+            pred_labels=batch["gt_labels"][keep],
+            pred_offset=counts,
+        )
+
+
+def test_det_tester_writes_a_server_submission_and_scores_attributes(tmp_path):
+    root, out = str(tmp_path / "nusc"), str(tmp_path / "out")
+    os.makedirs(root)
+    write_nuscenes_infos(root, VERSION, max_sweeps=1, split_file=fabricate(root, np.random.default_rng(0)))
+    keys = ("coord", "gt_boxes", "gt_labels", "gt_num_points", "gt_attrs")
+    test = dict(type="NuScenesDataset", data_root=root, split="train", sweeps=1, info_sweeps=1, box_classes=NAMES,
+                empty_boxes="devkit", box_attributes=True,
+                transform=[dict(type="ToTensor"), dict(type="Collect", keys=keys, feat_keys=("coord",))])  # fmt: skip
+    cfg = Config(save_path=out, seed=0, data=Config(names=NAMES, test=Config(test)))
+    metrics = DetTester(cfg, model=EchoDetector()).test()
+    # a0: car, pedestrian; a1: car, truck seen by radar only (kept, as by the devkit); a2: car
+    assert (
+        metrics["num_gt"]["car"] == 3
+        and metrics["num_gt"]["truck"] == 1
+        and metrics["num_gt"]["pedestrian"] == 1
+    )
+    assert set(metrics["tp_errors"]) == {"trans_err", "scale_err", "orient_err", "vel_err", "attr_err"}
+    assert metrics["tp"]["car"]["attr_err"] == 0.0  # 4 m/s: vehicle.moving, as annotated
+    assert metrics["NDS"] == pytest.approx((5 * metrics["mAP"] + sum(metrics["tp_scores"].values())) / 10)
+    sub = json.load(open(os.path.join(out, "result", "submission.json")))
+    assert sub["meta"]["use_lidar"] is True and set(sub["results"]) == {"a0", "a1", "a2"}
+    car0 = next(r for r in sub["results"]["a0"] if r["detection_name"] == "car")
+    np.testing.assert_allclose(car0["translation"], ANNOTATIONS[0][4], atol=1e-4)
+    np.testing.assert_allclose(car0["rotation"], quat_z(30), atol=1e-6)
+    np.testing.assert_allclose(car0["velocity"], [4.0, 0.0], atol=1e-5)
+    assert car0["attribute_name"] == "vehicle.moving" and car0["sample_token"] == "a0"
