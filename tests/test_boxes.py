@@ -8,6 +8,7 @@ import torch
 
 from pointcept.datasets import Compose, collate_fn, point_collate_fn
 from pointcept.datasets.boxes import (
+    box_labels,
     boxes_to_corners,
     check_boxes,
     count_points_in_boxes,
@@ -435,3 +436,11 @@ def test_collate_concatenates_boxes_with_gt_offset():
     mixed = point_collate_fn([s0, s1, s2, s2], mix_prob=1.0)
     torch.testing.assert_close(mixed["gt_offset"], torch.tensor([2, 4]))
     torch.testing.assert_close(mixed["offset"], torch.tensor([4, 8]))
+
+
+def test_box_labels_are_positions_in_box_classes_and_minus_one_otherwise():
+    labels = box_labels(["car", "tree", "bus", "car"], ["bus", "car"])
+    assert labels.dtype == np.int64
+    np.testing.assert_array_equal(labels, [1, -1, 0, 1])
+    empty = box_labels(iter(()), ["bus"])
+    assert empty.shape == (0,) and empty.dtype == np.int64

@@ -143,3 +143,21 @@ def test_all_orders_and_depths_are_distinct_curves():
     codes = {order: tuple(encode(grid, None, 2, order).tolist()) for order in ORDERS}
     for a, b in itertools.combinations(ORDERS, 2):
         assert codes[a] != codes[b]
+
+
+def test_hilbert_state_table_is_derived_from_skilling():
+    from pointcept.models import serialization
+
+    root, table = serialization.derive_hilbert_states()
+    assert table == serialization._HILBERT_STATES
+    assert root[1:] == [0] * serialization.MAX_DEPTH  # hilbert_encode starts every depth in state 0
+
+
+@pytest.mark.parametrize("depth", range(1, 17))
+def test_table_hilbert_equals_skilling_at_every_depth(depth):
+    from pointcept.models.serialization import hilbert_encode, hilbert_encode_skilling
+
+    torch.manual_seed(100 + depth)
+    grid = torch.randint(0, 1 << depth, (3000, 3))
+    grid[:8] = full_grid(2) * ((1 << depth) - 1)  # the corners of the cube
+    assert torch.equal(hilbert_encode(grid, depth), hilbert_encode_skilling(grid, depth))

@@ -282,7 +282,9 @@ def build_training(cfg, model, device, amp: bool) -> SimpleNamespace:
     """The config's optimizer (with ``param_dicts``, layer-wise lr decay, no-decay keywords), scheduler
     over ``cfg.max_steps``, grad scaler and autocast dtype (None unless ``amp``), as the trainer builds them.
 
-    Returns a namespace with ``optimizer``, ``scheduler``, ``scaler``, ``amp_dtype`` and ``max_steps``.
+    Returns a namespace with ``optimizer``, ``scheduler``, ``scaler``, ``amp_dtype``, ``max_steps`` and
+    ``step_options``, the keyword arguments of ``train_step`` the trainer sets from the run (``device``,
+    ``amp_dtype``, the config's ``clip_grad``).
     """
     from pointcept.engines import build_optimizer, build_scheduler
     from pointcept.engines.amp import build_grad_scaler, resolve_amp_dtype
@@ -302,6 +304,7 @@ def build_training(cfg, model, device, amp: bool) -> SimpleNamespace:
         scaler=build_grad_scaler(device, amp_dtype),
         amp_dtype=amp_dtype,
         max_steps=max_steps,
+        step_options=dict(device=device, amp_dtype=amp_dtype, clip_grad=cfg.get("clip_grad")),
     )
 
 
@@ -330,3 +333,99 @@ def run_case_or_table(
         print_result(run_one_case(args))
     else:
         run_table(args)
+
+
+def training_step_parser(
+    description: str,
+    default_config: str,
+    sizes_help: str,
+    clouds_help: str,
+    in_real_data: str = SCAN_IN_REAL_DATA,
+    scan_kind: str = "SemanticKITTI velodyne .bin",
+) -> argparse.ArgumentParser:
+    """The parser of a training-step benchmark: the common arguments (``add_common_arguments``),
+    ``--clouds`` (``clouds_help``; default 1), the device arguments and ``--debug``; the script adds its own."""
+    from pointcept.utils.errors import add_debug_argument
+
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_common_arguments(parser, default_config, sizes_help, in_real_data=in_real_data, scan_kind=scan_kind)
+    parser.add_argument("--clouds", type=int, default=1, help=f"{clouds_help} (default 1)")
+    add_device_arguments(parser)
+    add_debug_argument(parser)
+    return parser
+
+
+def check_training_step_arguments(
+    args: argparse.Namespace,
+    default_sizes: list[int],
+    in_real_data: str = SCAN_IN_REAL_DATA,
+    example: str = "PATH/TO/velodyne/NNNNNN.bin",
+) -> None:
+    """Check the arguments of :func:`training_step_parser` in place: the device, ``args.sizes``
+    (``default_sizes`` when not given), the common arguments and ``--clouds >= 1`` (SystemExit)."""
+    check_device(args)
+    args.sizes = args.sizes if args.sizes is not None else default_sizes
+    check_common_arguments(args, in_real_data, example)
+    if args.clouds < 1:
+        raise SystemExit("--clouds must be >= 1")
+
+
+def step_loss(model, batch: dict, training: SimpleNamespace, **kwargs) -> float:
+    """One ``pointcept.engines.train_step`` with the optimizer, grad scaler, scheduler and
+    ``step_options`` of ``training`` (:func:`build_training`); ``kwargs`` go to ``train_step``
+    (``step_number``, ``storage``, ...). Returns the step's loss."""
+    from pointcept.engines import train_step
+
+    optimizing = (training.optimizer, training.scaler, training.scheduler)
+    return float(train_step(model, batch, *optimizing, **training.step_options, **kwargs)["loss"])
+
+
+def measure_steps(
+    step: Callable[[], object], repeats: int, warmup_context: AbstractContextManager | None = None
+) -> tuple[list, dict]:
+    """:func:`time_steps`, with ``rss_before_mb`` (the peak RSS before the warm-up: model, optimizer,
+    data) and ``peak_rss_mb`` (after the timed steps) added to the timing dict."""
+    rss_before = peak_rss_mb()
+    results, timing = time_steps(step, repeats, warmup_context)
+    return results, dict(timing, rss_before_mb=rss_before, peak_rss_mb=peak_rss_mb())
+
+
+def print_step_table_title(args: argparse.Namespace, what: str, inputs: str) -> None:
+    """The line above a training-step table: ``what``, the config, the scan, ``inputs`` (clouds per
+    step and what each carries), the device, the step counts and the load average."""
+    print(
+        f"{what}: config {os.path.relpath(args.config, ROOT)}, scan {args.scan}, {inputs}, {args.device}, "
+        f"{args.repeats} timed step(s) after 1 warm-up; load average {os.getloadavg()[0]:.2f} "
+        "(timings are only meaningful on an idle machine)"
+    )
+
+
+def training_case_argv(args: argparse.Namespace, size: int, *extra: str) -> list[str]:
+    """The ``--case`` arguments of one ``size`` of a training-step table (arguments of
+    :func:`training_step_parser`), then ``extra``."""
+    argv = [
+        "--sizes",
+        str(size),
+        "--config",
+        args.config,
+        "--scan",
+        args.scan,
+        "--repeats",
+        str(args.repeats),
+    ]
+    argv += ["--clouds", str(args.clouds), "--device", args.device]
+    return argv + (["--amp"] if args.amp else []) + list(extra)
+
+
+def step_cells(r: dict) -> tuple:
+    """The cells of :data:`STEP_COLUMNS` from a training-step case's result."""
+    return (
+        r["first_s"],
+        r["step_s"],
+        r["step_cpu_s"],
+        r["points"] / r["step_s"],
+        r["rss_before_mb"],
+        r["peak_rss_mb"],
+    )

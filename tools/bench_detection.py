@@ -27,24 +27,10 @@ import argparse
 import copy
 import os
 
-from bench_common import (
-    NUSCENES_SWEEP_IN_REAL_DATA,
-    ROOT,
-    STEP_COLUMNS,
-    Table,
-    add_common_arguments,
-    add_device_arguments,
-    build_training,
-    check_common_arguments,
-    check_device,
-    device_report,
-    peak_rss_mb,
-    run_case,
-    run_case_or_table,
-    time_steps,
-)
+import bench_common as bench
+from bench_common import NUSCENES_SWEEP_IN_REAL_DATA, ROOT, STEP_COLUMNS, Table
 
-from pointcept.utils.errors import add_debug_argument, run_cli
+from pointcept.utils.errors import run_cli
 
 DEFAULT_CONFIG = os.path.join(ROOT, "configs/nuscenes/det-centerpoint.py")
 DEFAULT_SIZES = [20000, 0]
@@ -129,7 +115,6 @@ def run_one_case(args: argparse.Namespace) -> dict:
     import numpy as np
     import torch
 
-    from pointcept.engines import train_step
     from pointcept.engines.storage import ScalarStorage
     from pointcept.models import build_model
     from pointcept.utils.config import load_config
@@ -140,81 +125,38 @@ def run_one_case(args: argparse.Namespace) -> dict:
     cfg = load_config(args.config)
     batch = detection_batch(cfg, args.scan, args.sizes[0], args.clouds, args.boxes)
     model = build_model(cfg.model).to(device).train()
-    training = build_training(cfg, model, device, args.amp)
+    training = bench.build_training(cfg, model, device, args.amp)
     storage = ScalarStorage()
     step_number = [0]
 
     def step() -> float:
         step_number[0] += 1
-        output = train_step(
-            model,
-            batch,
-            training.optimizer,
-            training.scaler,
-            training.scheduler,
-            device=device,
-            amp_dtype=training.amp_dtype,
-            clip_grad=cfg.get("clip_grad"),
-            storage=storage,
-            step_number=step_number[0],
-        )
-        return float(output["loss"])
+        return bench.step_loss(model, batch, training, storage=storage, step_number=step_number[0])
 
-    rss_before = peak_rss_mb()
-    losses, timing = time_steps(step, args.repeats)
+    losses, timing = bench.measure_steps(step, args.repeats)
     return dict(
         points=len(batch["coord"]),
         boxes=len(batch["gt_boxes"]),
         **timing,
-        rss_before_mb=rss_before,
-        peak_rss_mb=peak_rss_mb(),
         losses=losses,
         parameters=sum(p.numel() for p in model.parameters()),
-        **device_report(device, training.amp_dtype),
+        **bench.device_report(device, training.amp_dtype),
     )
 
 
 def run_table(args: argparse.Namespace) -> None:
-    print(
-        f"Detection training step: config {os.path.relpath(args.config, ROOT)}, scan {args.scan}, "
-        f"{args.clouds} cloud(s) x {args.boxes} synthetic boxes, {args.device}, {args.repeats} timed step(s) "
-        f"after 1 warm-up; load average {os.getloadavg()[0]:.2f} (timings are only meaningful on an idle machine)"
+    bench.print_step_table_title(
+        args, "Detection training step", f"{args.clouds} cloud(s) x {args.boxes} synthetic boxes"
     )
     print(TABLE.header(), flush=True)
     extras = set()
     for size in args.sizes:
-        argv = [
-            "--sizes",
-            str(size),
-            "--config",
-            args.config,
-            "--scan",
-            args.scan,
-            "--repeats",
-            str(args.repeats),
-        ]
-        argv += ["--clouds", str(args.clouds), "--boxes", str(args.boxes), "--device", args.device]
-        argv += ["--amp"] if args.amp else []
-        r = run_case(__file__, argv)
+        r = bench.run_case(__file__, bench.training_case_argv(args, size, "--boxes", str(args.boxes)))
         if isinstance(r, str):
             print(TABLE.row(size, tail=r), flush=True)
             continue
         losses = f"{r['losses'][0]:.3f} -> {r['losses'][-1]:.3f}"
-        print(
-            TABLE.row(
-                size,
-                r["points"],
-                r["boxes"],
-                r["first_s"],
-                r["step_s"],
-                r["step_cpu_s"],
-                r["points"] / r["step_s"],
-                r["rss_before_mb"],
-                r["peak_rss_mb"],
-                tail=losses,
-            ),
-            flush=True,
-        )
+        print(TABLE.row(size, r["points"], r["boxes"], *bench.step_cells(r), tail=losses), flush=True)
         extra = f"{r['parameters'] / 1e6:.1f} M parameters, autocast {r['amp']}, torch threads {r['threads']}, {r['attention']}"
         if "cuda_peak_mb" in r:
             extra += f", CUDA peak {r['cuda_peak_mb']:.0f} MB"
@@ -223,27 +165,20 @@ def run_table(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_common_arguments(
-        parser,
+    parser = bench.training_step_parser(
+        __doc__,
         DEFAULT_CONFIG,
         f"points per cloud, the nearest to the sensor; 0 = whole sweep (default {DEFAULT_SIZES})",
+        "clouds per step",
         in_real_data=NUSCENES_SWEEP_IN_REAL_DATA,
         scan_kind="nuScenes LIDAR_TOP .pcd.bin",
     )
-    parser.add_argument("--clouds", type=int, default=1, help="clouds per step (default 1)")
     parser.add_argument("--boxes", type=int, default=40, help="synthetic boxes per cloud (default 40)")
-    add_device_arguments(parser)
-    add_debug_argument(parser)
     args = parser.parse_args(argv)
-    check_device(args)
-    args.sizes = args.sizes if args.sizes is not None else DEFAULT_SIZES
-    check_common_arguments(args, NUSCENES_SWEEP_IN_REAL_DATA, SCAN_EXAMPLE)
-    if args.clouds < 1 or args.boxes < 0:
-        raise SystemExit("--clouds must be >= 1 and --boxes >= 0")
-    run_case_or_table(args, run_one_case, run_table)
+    bench.check_training_step_arguments(args, DEFAULT_SIZES, NUSCENES_SWEEP_IN_REAL_DATA, SCAN_EXAMPLE)
+    if args.boxes < 0:
+        raise SystemExit("--boxes must be >= 0")
+    bench.run_case_or_table(args, run_one_case, run_table)
 
 
 if __name__ == "__main__":

@@ -45,24 +45,11 @@ import os
 import time
 from types import SimpleNamespace
 
+import bench_common as bench
 import numpy as np
-from bench_common import (
-    ROOT,
-    STEP_COLUMNS,
-    Table,
-    add_common_arguments,
-    add_device_arguments,
-    build_training,
-    check_common_arguments,
-    check_device,
-    device_report,
-    peak_rss_mb,
-    run_case,
-    run_case_or_table,
-    time_steps,
-)
+from bench_common import ROOT, STEP_COLUMNS, Table
 
-from pointcept.utils.errors import add_debug_argument, run_cli
+from pointcept.utils.errors import run_cli
 
 DEFAULT_CONFIG = os.path.join(ROOT, "configs/semantic_kitti/pretrain-dos.py")
 DEFAULT_SIZES = [20000, 60000]
@@ -169,7 +156,6 @@ def run_one_case(args: argparse.Namespace) -> dict:
     import torch
 
     from pointcept import ops
-    from pointcept.engines import train_step
     from pointcept.engines.hooks.base import build_hooks
     from pointcept.engines.storage import ScalarStorage
     from pointcept.models import build_model
@@ -185,7 +171,7 @@ def run_one_case(args: argparse.Namespace) -> dict:
     batch = pretrain_batch(cfg, args.scan, args.sizes[0], args.clouds)
     views = [batch[k] for k in ("view1", "view2")]
     model = build_model(cfg.model).to(device).train()
-    training = build_training(cfg, model, device, args.amp)
+    training = bench.build_training(cfg, model, device, args.amp)
     optimizer, max_steps, amp_dtype = training.optimizer, training.max_steps, training.amp_dtype
     # The attributes DOSScheduleHook reads from its trainer; ``step`` = completed steps.
     trainer = SimpleNamespace(
@@ -210,15 +196,10 @@ def run_one_case(args: argparse.Namespace) -> dict:
         trainer.forward_kwargs["timer"] = timer
         with timer.phase("schedule"):
             hook.before_step()
-        output = train_step(
+        loss = bench.step_loss(
             model,
             batch,
-            optimizer,
-            trainer.scaler,
-            trainer.scheduler,
-            device=device,
-            amp_dtype=amp_dtype,
-            clip_grad=cfg.get("clip_grad"),
+            training,
             forward_kwargs=trainer.forward_kwargs,
             storage=trainer.storage,
             step_number=trainer.step + 1,
@@ -227,11 +208,10 @@ def run_one_case(args: argparse.Namespace) -> dict:
         trainer.step += 1
         with timer.phase("ema"):
             hook.after_step()
-        return float(output["loss"])
+        return loss
 
-    rss_before = peak_rss_mb()
     counter = dos_ops_counter()
-    losses, timing = time_steps(step, args.repeats, warmup_context=counter)
+    losses, timing = bench.measure_steps(step, args.repeats, warmup_context=counter)
     timed = timers[1:] or timers
     phases = {name: float(np.median([t.seconds.get(name, 0.0) for t in timed])) for name in PHASES}
     num_calls = sum(counter.counts.values())
@@ -243,8 +223,6 @@ def run_one_case(args: argparse.Namespace) -> dict:
         points=sum(len(v["coord"]) for v in views),
         view_points=[len(v["coord"]) for v in views],
         **timing,
-        rss_before_mb=rss_before,
-        peak_rss_mb=peak_rss_mb(),
         backend=backend,
         dos_ops_calls=dict(sorted(counter.counts.items())),
         losses=losses,
@@ -252,44 +230,24 @@ def run_one_case(args: argparse.Namespace) -> dict:
         data_s=data_pipeline_seconds(cfg, args.scan, args.sizes[0], args.clouds, max(args.repeats, 1)),
         # What the hook applied at the last step (tau_t, mask size and ratio, weight decay, momentum).
         schedule={k: trainer.storage.latest(k) for k in trainer.storage.names() if k.startswith("sched/")},
-        **device_report(device, amp_dtype),
+        **bench.device_report(device, amp_dtype),
     )
 
 
 def run_table(args: argparse.Namespace) -> None:
-    print(
-        f"DOS pretraining step: config {os.path.relpath(args.config, ROOT)}, scan {args.scan}, "
-        f"{args.clouds} cloud(s) x 2 views, {args.device}, {args.repeats} timed step(s) after 1 warm-up; "
-        f"load average {os.getloadavg()[0]:.2f} (timings are only meaningful on an idle machine)"
-    )
+    bench.print_step_table_title(args, "DOS pretraining step", f"{args.clouds} cloud(s) x 2 views")
     print(TABLE.header(), flush=True)
     step_s, points, extras, results = {}, {}, set(), {}
     for size in args.sizes:
         for backend in args.backends:
-            argv = ["--sizes", str(size), "--backends", backend, "--config", args.config, "--scan", args.scan]
-            argv += ["--repeats", str(args.repeats), "--clouds", str(args.clouds)]
-            argv += ["--amp"] if args.amp else []
-            argv += ["--device", args.device]
-            r = run_case(__file__, argv)
+            r = bench.run_case(__file__, bench.training_case_argv(args, size, "--backends", backend))
             if isinstance(r, str):
                 print(TABLE.row(size, backend, tail=r), flush=True)
                 continue
             step_s[size, backend], points[size, backend] = r["step_s"], r["points"]
             results[size, backend] = r
             calls = ", ".join(f"{k} {v}" for k, v in r["dos_ops_calls"].items()) or "none"
-            row = TABLE.row(
-                size,
-                r["backend"],
-                r["points"],
-                r["first_s"],
-                r["step_s"],
-                r["step_cpu_s"],
-                r["points"] / r["step_s"],
-                r["rss_before_mb"],
-                r["peak_rss_mb"],
-                tail=calls,
-            )
-            print(row, flush=True)
+            print(TABLE.row(size, r["backend"], r["points"], *bench.step_cells(r), tail=calls), flush=True)
             extras.add(f"autocast {r['amp']}, torch threads {r['threads']}")
             schedule = ", ".join(f"{k.removeprefix('sched/')} {v:.4g}" for k, v in r["schedule"].items())
             extras.add(f"schedule at the last step: {schedule}")
@@ -316,11 +274,12 @@ def run_table(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = bench.training_step_parser(
+        __doc__,
+        DEFAULT_CONFIG,
+        f"points per view, 0 = whole scan (default {DEFAULT_SIZES})",
+        "clouds (scenes) per step",
     )
-    add_common_arguments(parser, DEFAULT_CONFIG, f"points per view, 0 = whole scan (default {DEFAULT_SIZES})")
-    parser.add_argument("--clouds", type=int, default=1, help="clouds (scenes) per step (default 1)")
     parser.add_argument(
         "--backends",
         nargs="+",
@@ -328,17 +287,11 @@ def main(argv: list[str] | None = None) -> None:
         default=list(BACKENDS),
         help="dos_ops backends (exactly one with --case)",
     )
-    add_device_arguments(parser)
-    add_debug_argument(parser)
     args = parser.parse_args(argv)
-    check_device(args)
-    args.sizes = args.sizes if args.sizes is not None else DEFAULT_SIZES
-    check_common_arguments(args)
-    if args.clouds < 1:
-        raise SystemExit("--clouds must be >= 1")
+    bench.check_training_step_arguments(args, DEFAULT_SIZES)
     if args.case and len(args.backends) != 1:
         raise SystemExit(f"--case runs one case: give exactly one --backends value, got {args.backends}")
-    run_case_or_table(args, run_one_case, run_table)
+    bench.run_case_or_table(args, run_one_case, run_table)
 
 
 if __name__ == "__main__":

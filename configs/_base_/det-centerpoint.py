@@ -19,6 +19,13 @@ model = dict(
     max_per_cloud=500,
 )
 
+# The budget of the full-scale runs (8 GPUs): ~20 epochs of nuScenes' 28130 train keyframes.
+batch_size = 16
+batch_size_val = 8
+num_worker = 16
+max_steps = 40000
+eval_interval = save_interval = 4000  # model_last.pth at every evaluation
+amp_dtype = "bf16"
 optimizer = dict(type="AdamW", lr=0.002, weight_decay=0.01)
 clip_grad = 10.0
 check_labels = False  # detection batches carry boxes, not per-point labels

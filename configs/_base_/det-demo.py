@@ -12,16 +12,10 @@ _patch = dict(
 _dataset = dict(
     type="SemanticKITTIDataset", data_root="data/semantic_kitti_demo", box_classes=_names, transform=_patch
 )
-data = dict(
-    num_classes=4,
-    names=_names,
-    train=dict(_dataset, split="train"),
-    val=dict(_dataset, split="val"),
-    test=dict(_dataset, split="val"),
-)
+data = dict(num_classes=len(_names), names=_names, train=_dataset, val=_dataset, test=_dataset)
 model = dict(
     backbone=dict(enc_mode=True),  # again: models/ptv3-tiny.py, merged after det-centerpoint.py, resets it
-    num_classes=4,
+    num_classes=len(_names),
     point_cloud_range=_range,
     bev_cell_size=0.8,
     neck=dict(channels=(32, 64), num_blocks=(1, 2)),

@@ -46,11 +46,10 @@ data = dict(
     ),
 )
 
+# Evaluation and checkpoints every 500 steps, fp32: default_runtime.py's eval_interval,
+# save_interval and amp_dtype.
 batch_size = 4
 batch_size_val = 2
 num_worker = 2
 max_steps = 3000
-eval_interval = 500
-save_interval = 500
 optimizer = dict(type="AdamW", lr=0.002, weight_decay=0.02)
-amp_dtype = None

@@ -12,11 +12,3 @@ model = dict(
     nms_radius=(4.0, 12.0, 10.0, 10.0, 12.0, 1.0, 0.85, 0.85, 0.175, 0.175),
 )
 test = dict(class_range=_CLASS_RANGE)  # the devkit's per-class ranges, also used by DetEvaluator
-
-batch_size = 16
-batch_size_val = 8
-num_worker = 16
-max_steps = 40000  # ~20 epochs of the 28130 train keyframes
-eval_interval = 4000
-save_interval = 4000
-amp_dtype = "bf16"

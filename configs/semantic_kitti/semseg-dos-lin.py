@@ -32,7 +32,6 @@ batch_size = 8
 batch_size_val = 4
 num_worker = 8
 max_steps = 30000
-eval_interval = 3000
-save_interval = 3000
+eval_interval = save_interval = 3000  # model_last.pth at every evaluation
 optimizer = dict(type="AdamW", lr=0.002, weight_decay=0.02)
 amp_dtype = "bf16"

@@ -4,11 +4,3 @@
 _base_ = ["../_base_/det-centerpoint.py", "../_base_/datasets/waymo-det.py"]
 
 model = dict(bev_cell_size=0.4, nms_radius=(4.0, 0.175, 0.85))
-
-batch_size = 16
-batch_size_val = 8
-num_worker = 16
-max_steps = 40000
-eval_interval = 4000
-save_interval = 4000
-amp_dtype = "bf16"

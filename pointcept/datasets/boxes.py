@@ -32,7 +32,7 @@ front-left corner: (+l/2, +w/2), (-l/2, +w/2), (-l/2, -w/2), (+l/2, -w/2).
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -193,3 +193,10 @@ def check_box_classes(box_classes: Sequence[str] | None) -> list[str] | None:
     if isinstance(box_classes, str) or not len(box_classes):
         raise ValueError(f"box_classes must be a non-empty list of class names, got {box_classes!r}")
     return [str(c) for c in box_classes]
+
+
+def box_labels(names: Iterable[str], box_classes: Sequence[str]) -> np.ndarray:
+    """``gt_labels`` (M,) int64 of boxes of the classes ``names``: each one's position in
+    ``box_classes``, -1 (ignore) for a class not in it."""
+    index = {name: i for i, name in enumerate(box_classes)}
+    return np.array([index.get(name, -1) for name in names], dtype=np.int64)

@@ -31,13 +31,14 @@ from collections.abc import Sequence
 import numpy as np
 
 from .base import DefaultDataset
-from .boxes import check_box_classes
+from .boxes import box_labels, check_box_classes
 from .builder import DATASETS
 from .formats.nuscenes_lidar import aggregate_sweeps, count_pcd_bin_points, read_lidarseg, read_pcd_bin
 from .formats.nuscenes_pointcept_infos import read_pointcept_infos
 from .label_maps import (
     NUSCENES_ATTRIBUTE_NAMES,
     NUSCENES_CLASS_NAMES,
+    NUSCENES_LEARNING_MAP_INV,
     NUSCENES_LUT,
     apply_lut,
     check_prediction,
@@ -84,11 +85,9 @@ class NuScenesDataset(DefaultDataset):
     the devkit evaluates, so the evaluation must not drop boxes by their recounted LiDAR points).
     """
 
-    empty_box_modes = ("drop", "devkit", "keep")
-
     class_names = list(NUSCENES_CLASS_NAMES)
-    # Prediction files use the devkit's challenge indices 1..16 (0 = ignore).
-    learning_map_inv = np.arange(1, len(NUSCENES_CLASS_NAMES) + 1, dtype=np.int64)
+    learning_map_inv = NUSCENES_LEARNING_MAP_INV
+    empty_box_modes = ("drop", "devkit", "keep")
 
     def __init__(
         self,
@@ -209,8 +208,7 @@ class NuScenesDataset(DefaultDataset):
             keep = lidar + radar > 0
         else:
             keep = np.ones(len(boxes), dtype=bool)
-        lookup = {n: i for i, n in enumerate(self.box_classes)}
-        labels = np.array([lookup.get(n, -1) for n in names], dtype=np.int64)
+        labels = box_labels(names, self.box_classes)
         out = dict(gt_boxes=boxes[keep], gt_labels=labels[keep], gt_num_points=lidar[keep])
         if self.box_attributes:
             attrs = list(info.get("gt_attributes", [""] * len(boxes)))

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .base import DefaultDataset
-from .boxes import check_boxes, count_points_in_boxes
+from .boxes import box_labels, check_box_classes, check_boxes, count_points_in_boxes
 from .builder import DATASETS
 from .label_maps import (
     SEMANTIC_KITTI_CLASS_NAMES,
@@ -103,8 +103,7 @@ def read_labels(path: str, num_points: int) -> np.ndarray:
 def read_box_file(path: str, box_classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Read a box file (module docstring) -> (boxes (M, 9) float32, labels (M,) int64, -1 = other class)."""
     check_regular_file(path, "box file (.txt)")
-    index = {name: i for i, name in enumerate(box_classes)}
-    boxes, labels = [], []
+    boxes, names = [], []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             fields = line.split()
@@ -118,13 +117,13 @@ def read_box_file(path: str, box_classes: Sequence[str]) -> tuple[np.ndarray, np
                 boxes.append([float(v) for v in fields[1:10]])
             except ValueError:
                 raise ValueError(f"{path}:{n}: box values must be numbers, got {fields[1:10]}") from None
-            labels.append(index.get(fields[0], -1))
+            names.append(fields[0])
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 9)
     try:
         check_boxes(boxes, name=path)
     except ValueError as e:
         raise ValueError(str(e)) from None
-    return boxes, np.asarray(labels, dtype=np.int64)
+    return boxes, box_labels(names, box_classes)
 
 
 @DATASETS.register_module()
@@ -152,9 +151,7 @@ class SemanticKITTIDataset(DefaultDataset):
         box_classes: Sequence[str] | None = None,
         **kwargs,
     ):
-        if box_classes is not None and (isinstance(box_classes, str) or not len(box_classes)):
-            raise ValueError(f"box_classes must be a non-empty list of class names, got {box_classes!r}")
-        self.box_classes = None if box_classes is None else [str(c) for c in box_classes]
+        self.box_classes = check_box_classes(box_classes)
         self.sequences_dir = find_sequences_dir(str(data_root))
         self.sequences = _split_sequences(split)
         self._lut = semantic_kitti_lut(kwargs.get("ignore_index", -1))

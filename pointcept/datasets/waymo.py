@@ -21,10 +21,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from .base import DefaultDataset
-from .boxes import check_box_classes, check_boxes
+from .boxes import box_labels, check_box_classes, check_boxes
 from .builder import DATASETS
 from .formats.scene_npy import check_label_range, load_scene_npy
-from .label_maps import WAYMO_BOX_TYPE_NAMES, WAYMO_CLASS_NAMES, check_prediction
+from .label_maps import WAYMO_BOX_TYPE_NAMES, WAYMO_CLASS_NAMES, WAYMO_LEARNING_MAP_INV, check_prediction
 
 
 @DATASETS.register_module()
@@ -38,8 +38,7 @@ class WaymoDataset(DefaultDataset):
     """
 
     class_names = list(WAYMO_CLASS_NAMES)
-    # Prediction files hold the raw Segmentation.Type (train id + 1).
-    learning_map_inv = np.arange(1, len(WAYMO_CLASS_NAMES) + 1, dtype=np.int64)
+    learning_map_inv = WAYMO_LEARNING_MAP_INV
 
     def __init__(
         self,
@@ -118,9 +117,8 @@ class WaymoDataset(DefaultDataset):
                 raise ValueError(
                     f"{os.path.join(folder, stem + '.npy')}: shape {arrays[stem].shape}, expected ({len(boxes)},)"
                 )
-        lookup = {n: i for i, n in enumerate(self.box_classes)}
-        labels = np.array(
-            [lookup.get(WAYMO_BOX_TYPE_NAMES.get(int(t), ""), -1) for t in arrays["gt_type"]], np.int64
+        labels = box_labels(
+            (WAYMO_BOX_TYPE_NAMES.get(int(t), "") for t in arrays["gt_type"]), self.box_classes
         )
         return dict(gt_boxes=boxes, gt_labels=labels, gt_num_points=arrays["gt_num_points"].astype(np.int64))
 

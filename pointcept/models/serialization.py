@@ -81,12 +81,13 @@ def _invert_or_exchange(x: list[torch.Tensor], i: int, q: int) -> None:
     x[0] = new0
 
 
-def hilbert_encode(grid_coord: torch.Tensor, depth: int) -> torch.Tensor:
-    """grid_coord (Tensor[N, 3] int64, < 2**depth) -> Hilbert index (Tensor[N] int64).
+def hilbert_encode_skilling(grid_coord: torch.Tensor, depth: int) -> torch.Tensor:
+    """grid_coord (Tensor[N, 3] int64, < 2**depth) -> Hilbert index (Tensor[N] int64): the definition.
 
     J. Skilling, "Programming the Hilbert curve", AIP Conf. Proc. 707 (2004): the axes are turned
     into the "transposed" index in place (undo the excess rotations/reflections level by level, then
-    Gray-encode), and the transposed index is bit-interleaved like a Morton code.
+    Gray-encode), and the transposed index is bit-interleaved like a Morton code. About 30 tensor
+    operations per level; ``hilbert_encode`` computes the same codes from tables derived from this.
     """
     x = [c.clone() for c in grid_coord.long().unbind(1)]
     q = 1 << (depth - 1)
@@ -103,6 +104,129 @@ def hilbert_encode(grid_coord: torch.Tensor, depth: int) -> torch.Tensor:
         q >>= 1
     x = [xi ^ t for xi in x]
     return morton_encode(torch.stack(x, dim=1))
+
+
+# The three bits of each octant 0..7 as (x, y, z), in Morton's order (x is the high bit).
+_OCTANT_BITS = torch.tensor([[(o >> 2) & 1, (o >> 1) & 1, o & 1] for o in range(8)])
+
+
+def _signature(depth: int, level: int, prefix: tuple[int, int, int]) -> tuple[int, ...]:
+    """The two Hilbert digits (6 bits) that ``hilbert_encode_skilling`` gives to the 64 cells of the
+    two levels below the cube reached by ``prefix`` (its ``level`` top bits per axis) at ``depth``."""
+    shift = depth - level
+    pairs = torch.arange(64)
+    cells = (
+        (torch.tensor(prefix) << shift)
+        | (_OCTANT_BITS[pairs >> 3] << (shift - 1))
+        | (_OCTANT_BITS[pairs & 7] << (shift - 2))
+    )
+    return tuple(((hilbert_encode_skilling(cells, depth) >> (3 * (shift - 2))) & 63).tolist())
+
+
+def derive_hilbert_states() -> tuple[list[int], list[list[int]]]:
+    """The curve of ``hilbert_encode_skilling`` as a finite-state machine, derived from it (~0.5 s).
+
+    Inside every cube the curve is one of a few congruent copies (states). Reading a cell's Morton
+    octants from the top level down, the state maps the octant to the curve's digit at that level and
+    to the state of the sub-cube. A state is identified by the digits it gives to the 64 cells of its
+    next two levels, and discovered breadth first from the root of every depth, deepest first.
+
+    Returns:
+        the root state of each depth (list indexed 0..MAX_DEPTH; index 0 unused) and the table
+        ``[state][octant] = digit | next_state << 3`` (``_HILBERT_STATES`` holds its result).
+    """
+    signatures: list[tuple[int, ...]] = []
+    where: list[tuple[int, int, tuple[int, int, int]]] = []
+
+    def state(depth: int, level: int, prefix: tuple[int, int, int]) -> int:
+        signature = _signature(depth, level, prefix)
+        if signature not in signatures:
+            signatures.append(signature)
+            where.append((depth, level, prefix))
+        return signatures.index(signature)
+
+    root = [0] * (MAX_DEPTH + 1)
+    table: list[list[int]] = []
+    for root_depth in range(MAX_DEPTH, 1, -1):  # deep roots first: their states have room to expand
+        root[root_depth] = state(root_depth, 0, (0, 0, 0))
+        while len(table) < len(signatures):  # expanding a state may append new ones
+            s = len(table)
+            depth, level, prefix = where[s]
+            if depth - level < 3:
+                raise RuntimeError(f"Hilbert state {s} found too deep ({level} of {depth}) to expand")
+            row = []
+            for octant, bits in enumerate(_OCTANT_BITS.tolist()):
+                sub_cube = state(depth, level + 1, tuple(2 * p + b for p, b in zip(prefix, bits)))
+                row.append((signatures[s][8 * octant] >> 3) | (sub_cube << 3))
+            table.append(row)
+    single = hilbert_encode_skilling(_OCTANT_BITS, 1).tolist()
+    root[1] = next(s for s, row in enumerate(table) if [v & 7 for v in row] == single)
+    return root, table
+
+
+# derive_hilbert_states()'s table (tests re-derive it); the root state is 0 at every depth.
+_HILBERT_STATES = [
+    [8, 17, 27, 2, 39, 46, 52, 5],
+    [56, 71, 73, 86, 91, 20, 10, 13],
+    [48, 1, 103, 110, 115, 18, 12, 21],
+    [126, 129, 29, 26, 79, 80, 140, 3],
+    [148, 43, 37, 34, 127, 128, 78, 81],
+    [156, 45, 35, 42, 31, 6, 160, 105],
+    [72, 87, 139, 4, 57, 70, 50, 53],
+    [0, 171, 111, 76, 49, 58, 102, 61],
+    [180, 143, 83, 184, 69, 54, 66, 97],
+    [16, 123, 9, 74, 47, 60, 38, 77],
+    [132, 95, 85, 14, 67, 144, 82, 33],
+    [142, 55, 185, 96, 93, 116, 90, 11],
+    [188, 107, 175, 176, 101, 98, 62, 65],
+    [164, 109, 119, 22, 99, 106, 152, 41],
+    [174, 177, 63, 64, 117, 114, 92, 19],
+    [30, 125, 161, 122, 7, 172, 104, 75],
+    [130, 25, 133, 166, 179, 136, 84, 191],
+    [94, 15, 141, 28, 145, 32, 138, 51],
+    [146, 155, 149, 36, 137, 24, 190, 167],
+    [154, 157, 147, 44, 169, 182, 120, 135],
+    [162, 165, 121, 134, 187, 108, 168, 183],
+    [118, 173, 23, 124, 153, 170, 40, 59],
+    [178, 113, 131, 88, 181, 158, 68, 151],
+    [186, 163, 89, 112, 189, 100, 150, 159],
+]
+
+
+def _two_level_table(one: torch.Tensor) -> torch.Tensor:
+    """``one`` (Tensor[S, 8], ``digit | next << 3``) -> Tensor[S * 64]: ``digits | next << 6`` at
+    ``state * 64 + (high_octant << 3 | low_octant)``, two levels per look-up."""
+    high, low = torch.arange(64) >> 3, torch.arange(64) & 7
+    first = one[:, high]  # [S, 64]
+    second = one[first >> 3, low]
+    return ((((first & 7) << 3) | (second & 7)) | ((second >> 3) << 6)).reshape(-1)
+
+
+_HILBERT_ONE = torch.tensor(_HILBERT_STATES)
+_HILBERT_TWO = _two_level_table(_HILBERT_ONE)
+_HILBERT_ONE = _HILBERT_ONE.reshape(-1)
+
+
+def hilbert_encode(grid_coord: torch.Tensor, depth: int) -> torch.Tensor:
+    """grid_coord (Tensor[N, 3] int64, < 2**depth) -> Hilbert index (Tensor[N] int64).
+
+    Equal to ``hilbert_encode_skilling`` (tests check every depth), with two levels per table
+    look-up on the Morton code: about 8x faster on CPU.
+    """
+    morton = morton_encode(grid_coord)
+    one, two = _HILBERT_ONE.to(morton.device), _HILBERT_TWO.to(morton.device)
+    code = torch.zeros_like(morton)
+    state = torch.zeros_like(morton)  # the root state of every depth
+    level = depth
+    if level % 2:
+        level -= 1
+        entry = one[(state << 3) | ((morton >> (3 * level)) & 7)]
+        code, state = entry & 7, entry >> 3
+    while level > 0:
+        level -= 2
+        entry = two[(state << 6) | ((morton >> (3 * level)) & 63)]
+        code, state = (code << 6) | (entry & 63), entry >> 6
+    return code
 
 
 def hilbert_decode(code: torch.Tensor, depth: int) -> torch.Tensor:

@@ -1,7 +1,8 @@
 # The outdoor detection pipeline, shared by the nuScenes, Waymo and demo detection data blocks
-# (they add the dataset and patch PointClip/GridSample with _by_type_): no crops (the BEV grid is
-# centred on the sensor), rotation, scale and flips about the sensor, 0.05 m grid, points and box
-# centres clipped to the BEV range (nuScenes' 51.2 m here).
+# (they merge their dataset into each split and patch PointClip/GridSample with _by_type_): no crops
+# (the BEV grid is centred on the sensor), rotation, scale and flips about the sensor, 0.05 m grid,
+# points and box centres clipped to the BEV range (nuScenes' 51.2 m here). Splits: train on "train",
+# validate and test on "val" (a block whose dataset names them otherwise sets split itself).
 _range = (-51.2, -51.2, -5.0, 51.2, 51.2, 3.0)
 _keys = ("coord", "grid_coord", "gt_boxes", "gt_labels", "gt_num_points")
 _train_transform = [
@@ -15,8 +16,8 @@ _train_transform = [
 ]
 _eval_transform = [t for t in _train_transform if not t["type"].startswith("Random")]
 data = dict(
-    train=dict(transform=_train_transform),
-    val=dict(transform=_eval_transform),
-    test=dict(transform=_eval_transform),
+    train=dict(split="train", transform=_train_transform),
+    val=dict(split="val", transform=_eval_transform),
+    test=dict(split="val", transform=_eval_transform),
 )
 model = dict(point_cloud_range=_range)

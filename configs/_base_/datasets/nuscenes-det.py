@@ -13,27 +13,15 @@ _names = [
 _dataset = dict(
     type="NuScenesDataset", data_root="data/nuscenes", sweeps=1, info_sweeps=10, box_classes=_names
 )
-# The devkit's ground truth: boxes without LiDAR points stay if radar saw them, and carry their
-# attributes (gt_attrs) for the attribute error.
-_eval_dataset = dict(
+# Training drops boxes without LiDAR points (empty_boxes="drop"); evaluation keeps the devkit's
+# ground truth, where such boxes stay if radar saw them, with their attributes (gt_attrs) for the
+# attribute error.
+_keys = ("coord", "grid_coord", "gt_boxes", "gt_labels", "gt_num_points", "gt_attrs")
+_eval = dict(
     _dataset,
-    split="val",
     empty_boxes="devkit",
     box_attributes=True,
-    transform=dict(
-        _by_type_=[
-            dict(
-                type="Collect",
-                keys=("coord", "grid_coord", "gt_boxes", "gt_labels", "gt_num_points", "gt_attrs"),
-            )
-        ]
-    ),
+    transform=dict(_by_type_=[dict(type="Collect", keys=_keys)]),
 )
-data = dict(
-    num_classes=10,
-    names=_names,
-    train=dict(_dataset, split="train"),  # empty_boxes="drop": boxes without LiDAR points go
-    val=_eval_dataset,
-    test=_eval_dataset,
-)
-model = dict(num_classes=10)
+data = dict(num_classes=len(_names), names=_names, train=_dataset, val=_eval, test=_eval)
+model = dict(num_classes=len(_names))

@@ -6,10 +6,5 @@ _names = [
     "trailer", "truck", "driveable_surface", "other_flat", "sidewalk", "terrain", "manmade", "vegetation",
 ]  # fmt: skip
 _dataset = dict(type="NuScenesDataset", data_root="data/nuscenes", sweeps=1, info_sweeps=10)
-data = dict(
-    num_classes=16,
-    names=_names,
-    train=dict(_dataset, split="train"),
-    val=dict(_dataset, split="val"),
-    test=dict(_dataset, split="val"),
-)
+_val = dict(_dataset, split="val")
+data = dict(num_classes=len(_names), names=_names, train=dict(_dataset, split="train"), val=_val, test=_val)

@@ -8,11 +8,8 @@ _names = ["vehicle", "pedestrian", "cyclist"]
 _range = (-75.2, -75.2, -2.0, 75.2, 75.2, 4.0)
 _clip = dict(_by_type_=[dict(type="PointClip", point_cloud_range=_range)])
 _dataset = dict(type="WaymoDataset", data_root="data/waymo", box_classes=_names, transform=_clip)
-data = dict(
-    num_classes=3,
-    names=_names,
-    train=dict(_dataset, split="training"),
-    val=dict(_dataset, split="validation"),
-    test=dict(_dataset, split="validation"),
-)
-model = dict(num_classes=3, point_cloud_range=_range)
+# Waymo's split names (det-pipeline.py's are nuScenes' "train" / "val").
+_train = dict(_dataset, split="training")
+_val = dict(_dataset, split="validation")
+data = dict(num_classes=len(_names), names=_names, train=_train, val=_val, test=_val)
+model = dict(num_classes=len(_names), point_cloud_range=_range)

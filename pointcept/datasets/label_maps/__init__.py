@@ -5,6 +5,7 @@ from .nuscenes import (
     NUSCENES_CLASS_NAMES,
     NUSCENES_FINE_TO_COARSE,
     NUSCENES_LEARNING_MAP,
+    NUSCENES_LEARNING_MAP_INV,
     NUSCENES_LUT,
     NUSCENES_RAW_NAMES,
 )
@@ -31,7 +32,7 @@ from .semantic_kitti import (
     SEMANTIC_KITTI_RAW_NAMES,
     semantic_kitti_lut,
 )
-from .waymo import WAYMO_BOX_TYPE_NAMES, WAYMO_CLASS_NAMES, WAYMO_DETECTION_CLASSES
+from .waymo import WAYMO_BOX_TYPE_NAMES, WAYMO_CLASS_NAMES, WAYMO_DETECTION_CLASSES, WAYMO_LEARNING_MAP_INV
 
 __all__ = [
     "NUSCENES_ATTRIBUTE_NAMES",
@@ -41,6 +42,7 @@ __all__ = [
     "NUSCENES_DETECTION_CLASSES",
     "NUSCENES_FINE_TO_COARSE",
     "NUSCENES_LEARNING_MAP",
+    "NUSCENES_LEARNING_MAP_INV",
     "NUSCENES_LUT",
     "NUSCENES_RAW_NAMES",
     "SCANNET200_CLASS_NAMES",
@@ -57,6 +59,7 @@ __all__ = [
     "WAYMO_BOX_TYPE_NAMES",
     "WAYMO_CLASS_NAMES",
     "WAYMO_DETECTION_CLASSES",
+    "WAYMO_LEARNING_MAP_INV",
     "apply_lut",
     "build_lut",
     "category_to_detection_name",

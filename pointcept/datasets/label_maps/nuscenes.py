@@ -7,6 +7,8 @@ Sources: the 32 raw ("fine") classes and their indices are the ``index`` fields 
 ignore; our train ids are those minus one, with ignore = -1.
 """
 
+import numpy as np
+
 from .lut import build_lut
 
 # Raw lidarseg class names, position = raw id stored in the ``*_lidarseg.bin`` files.
@@ -107,3 +109,6 @@ NUSCENES_LEARNING_MAP = {
     if NUSCENES_FINE_TO_COARSE[name] is not None
 }
 NUSCENES_LUT = build_lut(NUSCENES_LEARNING_MAP)
+
+# Train id -> id written in prediction files: the devkit's challenge ids 1..16 (0 = ignore).
+NUSCENES_LEARNING_MAP_INV = np.arange(1, len(NUSCENES_CLASS_NAMES) + 1, dtype=np.int64)

@@ -5,6 +5,8 @@ TYPE_CAR = 1, ..., TYPE_SIDEWALK = 22). Pointcept's preprocessing stores ``segme
 train id ``t`` is raw type ``t + 1`` and TYPE_UNDEFINED becomes -1 (ignore).
 """
 
+import numpy as np
+
 WAYMO_CLASS_NAMES = (
     "car",
     "truck",
@@ -29,6 +31,8 @@ WAYMO_CLASS_NAMES = (
     "walkable",
     "sidewalk",
 )
+# Train id -> id written in prediction files: the raw Segmentation.Type (train id + 1).
+WAYMO_LEARNING_MAP_INV = np.arange(1, len(WAYMO_CLASS_NAMES) + 1, dtype=np.int64)
 
 # Detection: ``Label.Type`` of waymo-open-dataset ``protos/label.proto`` (TYPE_UNKNOWN = 0,
 # TYPE_VEHICLE = 1, TYPE_PEDESTRIAN = 2, TYPE_SIGN = 3, TYPE_CYCLIST = 4). The 3D detection
