@@ -7,7 +7,11 @@ import os
 import numpy as np
 import pytest
 
-from pointcept.datasets.label_maps import NUSCENES_DETECTION_CLASSES, category_to_detection_name
+from pointcept.datasets.label_maps import (
+    NUSCENES_ATTRIBUTE_NAMES,
+    NUSCENES_DETECTION_CLASSES,
+    category_to_detection_name,
+)
 from pointcept.datasets.nuscenes import NuScenesDataset
 from pointcept.datasets.preprocessing.nuscenes_boxes import annotation_velocity
 from pointcept.datasets.preprocessing.nuscenes_info import build_nuscenes_infos, write_nuscenes_infos
@@ -63,8 +67,12 @@ def _write(root, name, rows):
         json.dump(rows, f)
 
 
-def fabricate(root, rng):
-    """Write the devkit tables (complete enough for ``nuscenes.NuScenes``) and one cloud per keyframe."""
+def fabricate(root, rng, annotations=ANNOTATIONS, ego=EGO, calib=CALIB, categories=CATEGORIES):
+    """Write the devkit tables (complete enough for ``nuscenes.NuScenes``) and one cloud per keyframe.
+
+    ``annotations`` (rows as ``ANNOTATIONS``, a yaw in degrees or a quaternion), ``ego`` and
+    ``calib`` ((rotation, translation) of every keyframe) default to the set the tests here check.
+    """
     os.makedirs(os.path.join(root, VERSION))
     os.makedirs(os.path.join(root, "samples", "LIDAR_TOP"))
     os.makedirs(os.path.join(root, "maps"))
@@ -83,7 +91,7 @@ def fabricate(root, rng):
                                     calibrated_sensor_token="cal_lidar", timestamp=ts + 100, fileformat="pcd",
                                     is_key_frame=True, height=0, width=0, filename=filename, prev="", next=""))  # fmt: skip
             ego_poses.append(
-                dict(token=f"ego_{tok}", timestamp=ts + 100, rotation=EGO[0], translation=EGO[1])
+                dict(token=f"ego_{tok}", timestamp=ts + 100, rotation=ego[0], translation=ego[1])
             )
     _write(root, "sample", samples)
     _write(root, "sample_data", sample_data)
@@ -92,10 +100,12 @@ def fabricate(root, rng):
         dict(token=s, name=f"scene-000{i + 1}", log_token="log0", nbr_samples=len(t), first_sample_token=t[0],
              last_sample_token=t[-1], description="") for i, (s, t) in enumerate(scene_samples.items())])  # fmt: skip
     _write(root, "sensor", [dict(token="sen_lidar", channel="LIDAR_TOP", modality="lidar")])
-    _write(root, "calibrated_sensor", [dict(token="cal_lidar", sensor_token="sen_lidar", rotation=CALIB[0],
-                                            translation=CALIB[1], camera_intrinsic=[])])  # fmt: skip
-    _write(root, "category", [dict(token=f"cat_{c}", name=c, description="") for c in CATEGORIES])
-    _write(root, "attribute", [dict(token="att_moving", name="vehicle.moving", description="")])
+    _write(root, "calibrated_sensor", [dict(token="cal_lidar", sensor_token="sen_lidar", rotation=calib[0],
+                                            translation=calib[1], camera_intrinsic=[])])  # fmt: skip
+    _write(root, "category", [dict(token=f"cat_{c}", name=c, description="") for c in categories])
+    _write(root, "attribute", [
+        dict(token="att_moving" if a == "vehicle.moving" else f"att_{a}", name=a, description="")
+        for a in NUSCENES_ATTRIBUTE_NAMES])  # fmt: skip
     _write(root, "visibility", [dict(token="4", level="v80-100", description="")])
     _write(
         root, "log", [dict(token="log0", logfile="", vehicle="", date_captured="", location="boston-seaport")]
@@ -107,7 +117,7 @@ def fabricate(root, rng):
     )
     _write_png(os.path.join(root, "maps", "m.png"))
     by_instance = {}
-    for row in ANNOTATIONS:
+    for row in annotations:
         by_instance.setdefault(row[1], []).append(row)
     anns, instances = [], []
     for inst, rows in by_instance.items():
@@ -115,7 +125,8 @@ def fabricate(root, rng):
                               first_annotation_token=rows[0][0], last_annotation_token=rows[-1][0]))  # fmt: skip
         for i, (tok, _, _, sample, t, wlh, yaw, n_lidar, n_radar, attrs) in enumerate(rows):
             anns.append(dict(token=tok, sample_token=sample, instance_token=inst, visibility_token="4",
-                             attribute_tokens=attrs, translation=t, size=wlh, rotation=quat_z(yaw),
+                             attribute_tokens=attrs, translation=t, size=wlh,
+                             rotation=yaw if isinstance(yaw, list) else quat_z(yaw),
                              prev=rows[i - 1][0] if i else "", next=rows[i + 1][0] if i + 1 < len(rows) else "",
                              num_lidar_pts=n_lidar, num_radar_pts=n_radar))  # fmt: skip
     _write(root, "instance", instances)

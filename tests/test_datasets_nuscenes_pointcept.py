@@ -172,3 +172,26 @@ def test_malicious_or_malformed_pkl_is_refused(tmp_path):  # needs no real data:
     write_pkl(pkl, [dict(lidar_path=KEY)])
     with pytest.raises(ValueError, match=r"entry 0: missing key\(s\) \['lidar_token'\]"):
         NuScenesDataset(data_root=root, split="train")
+
+
+def test_pkl_poses_become_lidar_to_ego_and_ego_to_global(tmp_path):  # needs no real data: infos only
+    root = str(tmp_path)
+    pkl = os.path.join(root, "info", "nuscenes_infos_10sweeps_train.pkl")
+    # ref_from_car = inverse calibrated_sensor (ego -> LiDAR), car_from_global = inverse ego_pose
+    l2e, e2g = _T.copy(), np.eye(4)
+    e2g[:3, :3] = _T[:3, :3].T
+    e2g[:3, 3] = [600.0, 1600.0, 0.5]
+    infos = pointcept_infos()
+    infos[1] = dict(infos[1], ref_from_car=np.linalg.inv(l2e), car_from_global=np.linalg.inv(e2g))
+    del infos[0]["ref_from_car"], infos[0]["car_from_global"]
+    write_pkl(pkl, infos)
+    ds = NuScenesDataset(data_root=root, split="train")
+    info = ds.eval_info(1)
+    assert info["sample_token"] == "sample_key" and info["bicycle_rack_boxes"].shape == (0, 9)
+    np.testing.assert_allclose(info["lidar_to_ego"], l2e, atol=1e-12)
+    np.testing.assert_allclose(info["ego_to_global"], e2g, atol=1e-9)
+    assert ds.eval_info(0)["lidar_to_ego"] is None and ds.eval_info(0)["ego_to_global"] is None
+    infos[1]["car_from_global"] = np.eye(3)
+    write_pkl(pkl, infos)
+    with pytest.raises(ValueError, match=r"entry 1: car_from_global must be a finite 4x4 matrix"):
+        NuScenesDataset(data_root=root, split="train")

@@ -3,22 +3,18 @@
 from the GT, duplicates and tied scores.
 
 The devkit is a test dependency (tools/setup.sh installs it); without it these tests skip and say so.
-Its top-level package imports its visualisation API (OpenCV, scikit-learn); the evaluation modules
-need only numpy, pyquaternion and ``nuscenes.utils``, so the package is entered without running
-``nuscenes/__init__.py``.
+It is entered without its top-level package (tests/nuscenes_devkit.py).
 """
 
-import importlib
-import importlib.util
 import math
-import sys
 import types
 
 import numpy as np
 import pytest
+from nuscenes_devkit import import_devkit
 
+from pointcept.datasets.label_maps import NUSCENES_ATTRIBUTE_NAMES as ATTRIBUTE_NAMES
 from pointcept.engines.det_metrics import (
-    ATTRIBUTE_NAMES,
     TP_METRICS,
     DetectionEvalConfig,
     accumulate,
@@ -47,23 +43,12 @@ CLASS_ATTRS = {
 
 def devkit():
     """The devkit's detection modules, or a visible skip."""
-    if "nuscenes" not in sys.modules:
-        spec = importlib.util.find_spec("nuscenes")
-        if spec is None:
-            pytest.skip(
-                "nuscenes-devkit is not installed (tools/setup.sh installs it): devkit parity not checked"
-            )
-        package = types.ModuleType("nuscenes")
-        package.__spec__ = spec
-        package.__path__ = list(spec.submodule_search_locations)
-        sys.modules["nuscenes"] = package
-    try:
-        algo = importlib.import_module("nuscenes.eval.detection.algo")
-        data = importlib.import_module("nuscenes.eval.detection.data_classes")
-        common = importlib.import_module("nuscenes.eval.common.data_classes")
-        quaternion = importlib.import_module("pyquaternion")
-    except ImportError as e:
-        pytest.skip(f"nuscenes-devkit evaluation modules not importable ({e}): devkit parity not checked")
+    algo, data, common, quaternion = import_devkit(
+        "nuscenes.eval.detection.algo",
+        "nuscenes.eval.detection.data_classes",
+        "nuscenes.eval.common.data_classes",
+        "pyquaternion",
+    )
     return types.SimpleNamespace(algo=algo, data=data, common=common, Quaternion=quaternion.Quaternion)
 
 

@@ -36,6 +36,7 @@ from .builder import DATASETS
 from .formats.nuscenes_lidar import aggregate_sweeps, count_pcd_bin_points, read_lidarseg, read_pcd_bin
 from .formats.nuscenes_pointcept_infos import read_pointcept_infos
 from .label_maps import (
+    NUSCENES_ATTRIBUTE_NAMES,
     NUSCENES_CLASS_NAMES,
     NUSCENES_LEARNING_MAP_INV,
     NUSCENES_LUT,
@@ -43,6 +44,9 @@ from .label_maps import (
     check_prediction,
 )
 from .preprocessing.nuscenes_info import info_path
+from .transform import register_box_key
+
+register_box_key("gt_attrs")
 
 
 @DATASETS.register_module()
@@ -65,11 +69,20 @@ class NuScenesDataset(DefaultDataset):
             radar point, the ground truth the devkit evaluates against; ``"keep"`` keeps all.
         info_format: ``"json"`` (our index), ``"pointcept"`` (Pointcept's ``.pkl``) or ``"auto"``
             (per split, the JSON index if present, else the ``.pkl``).
+        box_attributes: with boxes, also give ``gt_attrs`` (M,) int64, the index of each box's
+            attribute in ``NUSCENES_ATTRIBUTE_NAMES`` (-1 = none), for the evaluation's attribute
+            error (not for training: ``GTSample`` cannot fill it for pasted objects).
 
     Sample: ``coord`` (N,3) float32 in the keyframe lidar frame, ``strength`` (N,1) float32 =
     intensity / 255 (or (N,2) with the time lag), ``segment`` (N,) int64, ``name`` = lidar token;
     with boxes also ``gt_boxes`` (M,9) float32 (LiDAR frame of the keyframe), ``gt_labels`` (M,)
     int64, ``gt_num_points`` (M,) int64 = the annotation's ``num_lidar_pts``.
+
+    ``eval_info(idx)`` gives what the detection evaluation and submission need beyond the sample:
+    the ``sample_token``, the keyframe's ``lidar_to_ego`` and ``ego_to_global`` (4x4, None when the
+    index lacks them), its ``bicycle_rack_boxes`` (K, 9) float64 in the LiDAR frame, and
+    ``empty_boxes_dropped`` (True with ``empty_boxes="devkit"``: the boxes left are exactly those
+    the devkit evaluates, so the evaluation must not drop boxes by their recounted LiDAR points).
     """
 
     class_names = list(NUSCENES_CLASS_NAMES)
@@ -86,6 +99,7 @@ class NuScenesDataset(DefaultDataset):
         box_classes: Sequence[str] | None = None,
         empty_boxes: str = "drop",
         info_format: str = "auto",
+        box_attributes: bool = False,
         **kwargs,
     ):
         if info_format not in ("auto", "json", "pointcept"):
@@ -100,6 +114,7 @@ class NuScenesDataset(DefaultDataset):
         self.sweeps = int(sweeps)
         self.box_classes = check_box_classes(box_classes)
         self.empty_boxes = empty_boxes
+        self.box_attributes = bool(box_attributes)
         self.info_sweeps = int(info_sweeps)
         self.info_dir = info_dir or os.path.join(str(data_root), "info")
         super().__init__(data_root=data_root, split=split, **kwargs)
@@ -172,7 +187,8 @@ class NuScenesDataset(DefaultDataset):
         return data
 
     def get_boxes(self, idx: int) -> dict:
-        """``gt_boxes``/``gt_labels``/``gt_num_points`` of sample ``idx`` after the ``empty_boxes`` filter.
+        """``gt_boxes``/``gt_labels``/``gt_num_points`` (and ``gt_attrs`` with ``box_attributes``) of
+        sample ``idx`` after the ``empty_boxes`` filter.
 
         An index without boxes (built without annotation tables, e.g. the test split) gives none.
         """
@@ -193,7 +209,36 @@ class NuScenesDataset(DefaultDataset):
         else:
             keep = np.ones(len(boxes), dtype=bool)
         labels = box_labels(names, self.box_classes)
-        return dict(gt_boxes=boxes[keep], gt_labels=labels[keep], gt_num_points=lidar[keep])
+        out = dict(gt_boxes=boxes[keep], gt_labels=labels[keep], gt_num_points=lidar[keep])
+        if self.box_attributes:
+            attrs = list(info.get("gt_attributes", [""] * len(boxes)))
+            if len(attrs) != len(boxes):
+                raise ValueError(
+                    f"{info['lidar_token']}: info index has {len(boxes)} gt_boxes and {len(attrs)} gt_attributes"
+                )
+            unknown = sorted({a for a in attrs if a and a not in NUSCENES_ATTRIBUTE_NAMES})
+            if unknown:
+                raise ValueError(f"{info['lidar_token']}: unknown attribute names {unknown}")
+            ids = [NUSCENES_ATTRIBUTE_NAMES.index(a) if a else -1 for a in attrs]
+            out["gt_attrs"] = np.asarray(ids, dtype=np.int64).reshape(-1)[keep]
+        return out
+
+    def eval_info(self, idx: int) -> dict:
+        """Sample token, keyframe poses and bicycle racks of sample ``idx`` (class docstring)."""
+        info = self.data_list[idx % len(self.data_list)]
+
+        def pose(key):
+            value = info.get(key)
+            return None if value is None else np.asarray(value, dtype=np.float64).reshape(4, 4)
+
+        racks = np.asarray(info.get("bicycle_rack_boxes", []), dtype=np.float64).reshape(-1, 9)
+        return dict(
+            sample_token=info.get("sample_token") or info["lidar_token"],
+            lidar_to_ego=pose("lidar_to_ego"),
+            ego_to_global=pose("ego_to_global"),
+            bicycle_rack_boxes=racks,
+            empty_boxes_dropped=self.empty_boxes == "devkit",
+        )
 
     def save_prediction(self, pred: np.ndarray, name: str, save_path: str) -> str:
         """Write the keyframe part of ``pred`` as ``<save_path>/lidarseg/<split>/<token>_lidarseg.bin``.

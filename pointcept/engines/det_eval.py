@@ -2,7 +2,7 @@
 (``tools/test.py``) share.
 
 Batches are collated detection samples (``gt_boxes``/``gt_labels``/``gt_num_points``/``gt_offset``,
-optional ``gt_attrs`` (M,) attribute ids into ``det_metrics.ATTRIBUTE_NAMES`` and ``gt_difficulty``
+optional ``gt_attrs`` (M,) attribute ids into ``NUSCENES_ATTRIBUTE_NAMES`` and ``gt_difficulty``
 (M,) Waymo detection levels); the model in eval
 mode returns ``pred_boxes``/``pred_scores``/``pred_labels``/``pred_offset`` (``CenterPoint``).
 Predictions and GT are in the frame of the batch's ``coord``. Samples gathered from every rank are
@@ -129,6 +129,47 @@ def collect_detections(
     preds = [s[1] for s in samples]
     names = [s[2] for s in samples]
     return gts, preds, names, (float(loss[0] / loss[1]) if loss[1] > 0 else None)
+
+
+def sample_eval_info(dataset, names: list[str]) -> list[dict]:
+    """Per sample name: ``sample_token`` (the name when unknown), ``lidar_to_global`` and ``range_frame``
+    (4x4 or None) and ``bicycle_racks`` ((K, 9) or None), from ``dataset.eval_info(idx)`` where the
+    dataset has it (``NuScenesDataset``). ``range_frame`` = ego_to_global's rotation @ lidar_to_ego:
+    the devkit's ego-centred frame with global axes, where class ranges are measured;
+    ``empty_boxes_dropped``: the reader already removed the GT boxes the devkit counts as empty."""
+    info_of = getattr(dataset, "eval_info", None)
+    index = {dataset.get_data_name(i): i for i in range(len(dataset))} if info_of is not None else {}
+    out = []
+    for name in names:
+        info = info_of(index[name]) if name in index else {}
+        l2e, e2g = info.get("lidar_to_ego"), info.get("ego_to_global")
+        frame = l2g = None
+        if l2e is not None and e2g is not None:
+            l2g = e2g @ l2e
+            frame = np.eye(4)
+            frame[:3, :3] = e2g[:3, :3]
+            frame = frame @ l2e
+        out.append(
+            dict(
+                sample_token=info.get("sample_token", name),
+                lidar_to_global=l2g,
+                range_frame=frame,
+                bicycle_racks=info.get("bicycle_rack_boxes"),
+                empty_boxes_dropped=bool(info.get("empty_boxes_dropped", False)),
+            )
+        )
+    return out
+
+
+def attach_eval_info(gts: list[dict], infos: list[dict]) -> None:
+    """Give each GT sample its ``range_frame`` and ``bicycle_racks`` (``sample_eval_info``) for
+    ``det_metrics.filter_samples``. Where the reader already dropped the boxes the devkit counts as
+    empty (no LiDAR and no radar point), ``num_points`` goes: the pipeline recounts it from the
+    LiDAR points alone, which would also drop the boxes only radar saw."""
+    for gt, info in zip(gts, infos):
+        gt["range_frame"], gt["bicycle_racks"] = info["range_frame"], info["bicycle_racks"]
+        if info["empty_boxes_dropped"]:
+            gt["num_points"] = None
 
 
 def has_attributes(gts: list[dict]) -> bool:

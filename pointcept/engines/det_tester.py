@@ -4,8 +4,12 @@ The test dataset is a plain (non-test-mode) pipeline that yields whole scans wit
 the val set does. Outputs, in ``save_path``: the per-class table in ``test.log``,
 ``metrics.json`` (AP per class and threshold, TP errors, mAP, NDS, counts; with ``metric="waymo"``
 the results of ``det_metrics.evaluate_waymo``: AP/APH per IoU type, class and level) and
-``result/submission.json`` in the nuScenes submission format, keyed by sample name (boxes in the
-frame of the sample's points; the dataset's ``lidar_to_global(i)`` is applied where it has one).
+``result/submission.json`` in the nuScenes submission format. Where the dataset has
+``eval_info(i)`` (``NuScenesDataset``; ``det_eval.sample_eval_info``) the results are keyed by
+``sample_token`` with boxes in the global frame, as the official server takes them, and the
+evaluation measures ranges from the ego and drops bikes in racks; otherwise they are keyed by
+sample name with boxes in the frame of the sample's points. The test pipeline must not move the
+points (no augmentation), so that predictions are in the reader's LiDAR frame.
 """
 
 import copy
@@ -18,7 +22,15 @@ import torch
 from pointcept.utils import comm
 from pointcept.utils.registry import ConfigError
 
-from .det_eval import METRICS, check_metric, collect_detections, format_results, score_detections
+from .det_eval import (
+    METRICS,
+    attach_eval_info,
+    check_metric,
+    collect_detections,
+    format_results,
+    sample_eval_info,
+    score_detections,
+)
 from .det_metrics import sample_results, write_submission
 from .sampler import EvalBatchSampler, SeededCollate, SeededDataset
 from .tester import TESTERS, SemSegTester
@@ -99,16 +111,18 @@ class DetTester(SemSegTester):
         gts, preds, sample_names, _ = collect_detections(
             self.model, loader, self.device, self.amp_dtype, names
         )
+        infos = sample_eval_info(self.dataset, sample_names)
+        attach_eval_info(gts, infos)
         metrics = score_detections(
             gts, preds, names, self.metric, self.class_range, self.use_attributes, self.metric_options
         )
         self.logger.info(f"Test result ({len(gts)} scans):\n" + format_results(metrics))
         if comm.is_main_process():
-            self.write_outputs(metrics, gts, preds, sample_names, names)
+            self.write_outputs(metrics, gts, preds, infos, names)
         comm.barrier()
         return metrics
 
-    def write_outputs(self, metrics, gts, preds, sample_names, names) -> None:
+    def write_outputs(self, metrics, gts, preds, infos, names) -> None:
         def clean(x):
             if isinstance(x, dict):
                 return {str(k): clean(v) for k, v in x.items()}
@@ -120,20 +134,11 @@ class DetTester(SemSegTester):
             json.dump(out, f, indent=2)
         self.logger.info(f"wrote {path}")
         if self.submission:
-            to_global = getattr(self.dataset, "lidar_to_global", None)
-            index = {
-                n: i for i, n in enumerate(self.dataset.get_data_name(i) for i in range(len(self.dataset)))
-            }
             results = {
-                name: sample_results(
-                    name,
-                    p["boxes"],
-                    p["scores"],
-                    p["labels"],
-                    names,
-                    to_global(index[name]) if to_global is not None and name in index else None,
+                info["sample_token"]: sample_results(
+                    info["sample_token"], p["boxes"], p["scores"], p["labels"], names, info["lidar_to_global"]
                 )
-                for name, p in zip(sample_names, preds)
+                for info, p in zip(infos, preds)
             }
             path = write_submission(os.path.join(self.cfg.save_path, "result", "submission.json"), results)
             self.logger.info(f"wrote {path}")

@@ -14,7 +14,14 @@ _dataset = dict(
     type="NuScenesDataset", data_root="data/nuscenes", sweeps=1, info_sweeps=10, box_classes=_names
 )
 # Training drops boxes without LiDAR points (empty_boxes="drop"); evaluation keeps the devkit's
-# ground truth, where such boxes stay if radar saw them.
-_eval = dict(_dataset, empty_boxes="devkit")
+# ground truth, where such boxes stay if radar saw them, with their attributes (gt_attrs) for the
+# attribute error.
+_keys = ("coord", "grid_coord", "gt_boxes", "gt_labels", "gt_num_points", "gt_attrs")
+_eval = dict(
+    _dataset,
+    empty_boxes="devkit",
+    box_attributes=True,
+    transform=dict(_by_type_=[dict(type="Collect", keys=_keys)]),
+)
 data = dict(num_classes=len(_names), names=_names, train=_dataset, val=_eval, test=_eval)
 model = dict(num_classes=len(_names))

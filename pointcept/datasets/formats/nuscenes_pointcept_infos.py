@@ -12,7 +12,11 @@ keyframe; the keys read here are
   keyframe's. At the start of a scene the list is padded: the first missing sweep is the keyframe
   itself with ``transform_matrix=None`` and later ones repeat the previous entry.
 
-Other keys (boxes, cameras, ``ref_from_car``, ...) are ignored. The records returned have the
+* ``ref_from_car`` (ego -> LiDAR, the inverse calibrated_sensor) and ``car_from_global`` (global
+  -> ego, the inverse ego_pose), (4, 4) arrays: where present they become our ``lidar_to_ego``
+  and ``ego_to_global`` (inverted), which the detection submission and evaluation use.
+
+Other keys (boxes, cameras, ...) are ignored. The records returned have the
 fields of our JSON index (``preprocessing/nuscenes_info.py``): paths are made relative to the
 dataset's ``data_root`` by ``path_prefix`` (``"raw"`` for Pointcept's layout), and the padding
 entries are dropped, so a scene's first keyframe has no sweeps (as in our index) instead of
@@ -27,9 +31,18 @@ import numpy as np
 
 from pointcept.utils.safe_pickle import safe_load_pickle
 
+from .nuscenes_lidar import invert_rigid
+
 
 def _rel(prefix: str, path) -> str:
     return os.path.join(prefix, str(path)) if prefix else str(path)
+
+
+def _matrix(value, what: str) -> np.ndarray:
+    matrix = np.asarray(value, dtype=np.float64)
+    if matrix.shape != (4, 4) or not np.isfinite(matrix).all():
+        raise ValueError(f"{what} must be a finite 4x4 matrix, got shape {matrix.shape}")
+    return matrix
 
 
 def convert_pointcept_info(info: dict, path_prefix: str, where: str) -> dict:
@@ -46,11 +59,7 @@ def convert_pointcept_info(info: dict, path_prefix: str, where: str) -> dict:
         if matrix is None or (token is not None and token == previous):
             continue  # scene-start padding: the keyframe itself, then repeats of the last entry
         previous = token
-        matrix = np.asarray(matrix, dtype=np.float64)
-        if matrix.shape != (4, 4) or not np.isfinite(matrix).all():
-            raise ValueError(
-                f"{where}: sweeps[{j}].transform_matrix must be a finite 4x4 matrix, got shape {matrix.shape}"
-            )
+        matrix = _matrix(matrix, f"{where}: sweeps[{j}].transform_matrix")
         sweeps.append(
             dict(
                 lidar_path=_rel(path_prefix, sweep["lidar_path"]),
@@ -59,13 +68,17 @@ def convert_pointcept_info(info: dict, path_prefix: str, where: str) -> dict:
             )
         )
     segment = info.get("gt_segment_path")
-    return dict(
+    out = dict(
         lidar_token=str(info["lidar_token"]),
         sample_token=str(info.get("token", "")),
         lidar_path=_rel(path_prefix, info["lidar_path"]),
         gt_segment_path=_rel(path_prefix, segment) if segment else None,
         sweeps=sweeps,
     )
+    for ours, theirs in (("lidar_to_ego", "ref_from_car"), ("ego_to_global", "car_from_global")):
+        if info.get(theirs) is not None:
+            out[ours] = invert_rigid(_matrix(info[theirs], f"{where}: {theirs}"))
+    return out
 
 
 def read_pointcept_infos(path: str, path_prefix: str = "raw") -> list[dict]:

@@ -36,6 +36,12 @@ NUSCENES_CATEGORY_TO_DETECTION = {
     "vehicle.truck": "truck",
 }
 
+NUSCENES_ATTRIBUTE_NAMES = (
+    "pedestrian.moving", "pedestrian.sitting_lying_down", "pedestrian.standing", "cycle.with_rider",
+    "cycle.without_rider", "vehicle.moving", "vehicle.parked", "vehicle.stopped",
+)  # fmt: skip
+"""The devkit's attribute names; an attribute id (``gt_attrs``) is an index into this tuple (-1 = none)."""
+
 NUSCENES_BICYCLE_RACK = "static_object.bicycle_rack"
 """Category whose boxes the devkit uses to drop bicycle/motorcycle boxes parked in racks at evaluation."""
 

@@ -13,9 +13,12 @@ Rules, read from nuscenes-devkit and restated here:
   (3 s for the centred difference). Here an undefined velocity is stored as 0 with
   ``velocity_valid = False`` (the box convention forbids NaN).
 * Frames: global -> ego (ego_pose of the keyframe's LiDAR sample_data) -> LiDAR (its calibrated
-  sensor): ``p_lidar = R_c^T (R_e^T (p - t_e) - t_c)``; velocities rotate only. The devkit's ``Box``
-  orientation is composed the same way and ``yaw`` is that rotation's heading ``atan2(R[1,0], R[0,0])``
-  (roll/pitch of the slightly tilted sensor are dropped: boxes are upright).
+  sensor): ``p_lidar = R_c^T (R_e^T (p - t_e) - t_c)``. The devkit's ``Box`` orientation is composed
+  the same way and ``yaw`` is that rotation's heading ``atan2(R[1,0], R[0,0])`` (roll/pitch of the
+  slightly tilted sensor are dropped: boxes are upright). Headings and velocities are horizontal
+  global vectors ``v`` mapped to ``M v``, ``M = R[:2, :2]`` of global -> LiDAR (for the upright
+  annotations this is the devkit's heading; the velocity drops the devkit's ``R[:2, 2] v_z`` term,
+  second order in the sensor tilt), so that ``det_metrics.submission`` inverts both exactly.
 * Size: the tables store ``[w, l, h]`` with ``l`` along the box's x (heading) axis; boxes here are ``[l, w, h]``.
 * Points: ``num_lidar_pts`` and ``num_radar_pts`` are kept as stored. Training drops boxes without a
   LiDAR point; the devkit's evaluation drops only boxes with neither (``num_lidar_pts + num_radar_pts == 0``).
@@ -66,7 +69,7 @@ def annotation_to_box(ann: dict, global_to_lidar: np.ndarray, velocity: np.ndarr
     centre = rot @ np.asarray(ann["translation"], np.float64) + global_to_lidar[:3, 3]
     box_rot = rot @ pose_matrix(ann["rotation"], [0.0, 0.0, 0.0])[:3, :3]
     yaw = math.atan2(box_rot[1, 0], box_rot[0, 0])
-    vel = rot @ np.nan_to_num(velocity, nan=0.0, posinf=0.0, neginf=0.0)
+    vel = rot[:2, :2] @ np.nan_to_num(velocity[:2], nan=0.0, posinf=0.0, neginf=0.0)
     w, length, h = (float(v) for v in ann["size"])
     return np.array([*centre, length, w, h, yaw, vel[0], vel[1]], dtype=np.float64)
 
@@ -91,7 +94,7 @@ class NuScenesBoxTables:
         Returns lists (JSON-ready) aligned by box: ``gt_boxes`` (M x 9, LiDAR frame), ``gt_names``
         (detection class), ``gt_num_lidar_pts``, ``gt_num_radar_pts``, ``gt_velocity_valid``,
         ``gt_attributes`` ('' when none), ``gt_instance_tokens``, ``gt_annotation_tokens``; plus
-        ``bicycle_rack_boxes`` (K x 9) and ``lidar_to_global`` (4x4) for evaluation/submission.
+        ``bicycle_rack_boxes`` (K x 9, LiDAR frame) and ``lidar_to_global`` (4x4) for evaluation/submission.
         """
         l2g = _lidar_to_global(ego, calib)
         g2l = invert_rigid(l2g)

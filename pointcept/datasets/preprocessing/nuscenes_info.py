@@ -11,6 +11,8 @@ and, when present, ``lidarseg.json`` and the annotation tables (``sample_annotat
       "sweeps": [  # up to max_sweeps - 1 earlier LIDAR_TOP sweeps, newest first
         {"lidar_path", "time_lag" (s, >= 0), "transform_matrix" (4x4 list: sweep lidar -> keyframe lidar)}
       ],
+      "lidar_to_ego", "ego_to_global": 4x4 lists, the keyframe LIDAR_TOP's calibrated_sensor and
+          ego_pose (also without annotations: the test split's submission needs them),
       # when sample_annotation.json exists (rules in nuscenes_boxes.py):
       "gt_boxes" (M x 9, keyframe LiDAR frame), "gt_names", "gt_num_lidar_pts", "gt_num_radar_pts",
       "gt_velocity_valid", "gt_attributes", "gt_instance_tokens", "gt_annotation_tokens",
@@ -173,6 +175,8 @@ def build_nuscenes_infos(
                     lidar_path=key["filename"],
                     gt_segment_path=seg_by_sd.get(key["token"]),
                     sweeps=sweeps,
+                    lidar_to_ego=key_cal.tolist(),
+                    ego_to_global=key_ego.tolist(),
                 )
                 if box_tables is not None:
                     info.update(

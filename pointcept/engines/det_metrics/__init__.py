@@ -10,7 +10,7 @@ from .nuscenes_eval import (
     filter_samples,
     format_detection_table,
 )
-from .submission import ATTRIBUTE_NAMES, attribute_ids, sample_results, write_submission
+from .submission import attribute_ids, sample_results, write_submission
 from .waymo_eval import (
     WAYMO_IOU_THRESHOLDS,
     WAYMO_SCORE_CUTOFFS,
@@ -22,7 +22,6 @@ from .waymo_eval import (
 )
 
 __all__ = [
-    "ATTRIBUTE_NAMES",
     "NUSCENES_CLASS_RANGE",
     "TP_METRICS",
     "WAYMO_IOU_THRESHOLDS",

@@ -3,10 +3,14 @@ mAP, NDS, and the per-class table (numpy only; rules of ``matching``).
 
 As the devkit's ``DetectionEval``:
 
-* before matching, GT boxes with 0 points (``num_points``) are dropped, and where ``class_range``
-  gives a class a range, GT and predictions of that class not nearer than it are dropped. The
-  devkit measures that distance from the ego pose, we from the origin of the boxes' frame (the
-  LiDAR); the devkit's bicycle-rack filter needs the map annotations and is not applied;
+* before matching (``filter_samples``), GT boxes with 0 points (``num_points``) are dropped; where
+  ``class_range`` gives a class a range, GT and predictions of that class not nearer than it are
+  dropped; bicycle and motorcycle GT and predictions whose centre lies in one of the sample's
+  ``bicycle_racks`` are dropped. Distances are measured as the devkit does, ``|(p_global -
+  t_ego)[:2]|``: a GT sample's optional ``range_frame`` (4x4) maps the boxes' frame to that
+  ego-centred frame with global axes (``ego_to_global`` rotation @ ``lidar_to_ego``); without it,
+  from the origin of the boxes' frame. ``bicycle_racks`` (K, 9) are boxes in the boxes' frame,
+  upright there, containment inclusive in 3D as the devkit's ``points_in_box``;
 * AP of a class = mean of ``calc_ap`` over ``dist_ths`` (0.5, 1, 2, 4 m); mAP = mean over classes;
 * TP errors of a class come from the matches at ``dist_th_tp`` (2 m); "traffic_cone" has no
   orientation, velocity or attribute error and "barrier" no velocity or attribute error (NaN, and
@@ -63,32 +67,55 @@ class DetectionEvalConfig:
             self.tp_metrics = tuple(m for m in self.tp_metrics if m != "attr_err")
 
 
+BICYCLE_RACK_CLASSES = ("bicycle", "motorcycle")
+"""Classes the devkit removes inside bicycle racks."""
+SAMPLE_KEYS = ("range_frame", "bicycle_racks")
+"""Per-sample (not per-box) entries of a GT sample dict."""
+
+
 def filter_samples(gts: list[dict], preds: list[dict], cfg: DetectionEvalConfig) -> tuple[list, list]:
-    """Drop empty GT boxes, and GT/predictions beyond their class range (module docstring)."""
+    """Drop empty GT boxes, GT/predictions beyond their class range and bikes in racks (module docstring)."""
+    cycles = [c for c, name in enumerate(cfg.class_names) if name in BICYCLE_RACK_CLASSES]
 
     def keep(sample: dict, mask: np.ndarray) -> dict:
         n = len(mask)
         return {
-            k: (np.asarray(v)[mask] if v is not None and np.ndim(v) and len(v) == n else v)
+            k: (
+                np.asarray(v)[mask]
+                if k not in SAMPLE_KEYS and v is not None and np.ndim(v) and len(v) == n
+                else v
+            )
             for k, v in sample.items()
         }
 
-    def in_range(sample: dict) -> np.ndarray:
+    def kept(sample: dict, frame: np.ndarray | None, racks: np.ndarray | None) -> np.ndarray:
         labels = np.asarray(sample["labels"])
         ok = (labels >= 0) & (labels < len(cfg.class_names))
+        boxes = np.asarray(sample["boxes"], dtype=np.float64).reshape(-1, 9)
         if cfg.class_range:
-            boxes = np.asarray(sample["boxes"], dtype=np.float64).reshape(-1, 9)
+            xy = boxes[:, :2] if frame is None else boxes[:, :3] @ frame[:2, :3].T + frame[:2, 3]
             limit = np.array([cfg.class_range.get(c, np.inf) for c in cfg.class_names] + [np.inf])
-            ok &= np.hypot(boxes[:, 0], boxes[:, 1]) < limit[np.where(ok, labels, -1)]
+            ok &= np.hypot(xy[:, 0], xy[:, 1]) < limit[np.where(ok, labels, -1)]
+        if racks is not None and len(racks) and cycles:
+            from pointcept.datasets.boxes import points_in_boxes
+
+            cycle = np.isin(labels, cycles)
+            in_rack = np.zeros(len(boxes), dtype=bool)
+            in_rack[cycle] = points_in_boxes(boxes[cycle, :3], racks).any(axis=1)
+            ok &= ~in_rack
         return ok
 
     out_g, out_p = [], []
     for g, p in zip(gts, preds):
-        mask = in_range(g)
+        frame = g.get("range_frame")
+        frame = None if frame is None else np.asarray(frame, dtype=np.float64).reshape(4, 4)
+        racks = g.get("bicycle_racks")
+        racks = None if racks is None else np.asarray(racks, dtype=np.float64).reshape(-1, 9)
+        mask = kept(g, frame, racks)
         if g.get("num_points") is not None:
             mask &= np.asarray(g["num_points"]) > 0
         out_g.append(keep(g, mask))
-        out_p.append(keep(p, in_range(p)))
+        out_p.append(keep(p, kept(p, frame, racks)))
     return out_g, out_p
 
 

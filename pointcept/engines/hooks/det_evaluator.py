@@ -1,6 +1,14 @@
 """Validation during training: detection metrics (nuScenes mAP/NDS or Waymo AP/APH) over the whole val set."""
 
-from ..det_eval import HEADLINE, check_metric, collect_detections, format_results, score_detections
+from ..det_eval import (
+    HEADLINE,
+    attach_eval_info,
+    check_metric,
+    collect_detections,
+    format_results,
+    sample_eval_info,
+    score_detections,
+)
 from .base import HOOKS
 from .evaluator import ValEvaluator
 
@@ -26,6 +34,9 @@ class DetEvaluator(ValEvaluator):
             else every distance.
         use_attributes: count the attribute error in NDS; None = the config's
             ``test.use_attributes``, else iff the GT carries ``gt_attrs``.
+
+    Ranges are measured from the ego and bikes in racks are dropped where the val dataset gives
+    ``eval_info`` (``det_eval.sample_eval_info``).
     """
 
     scalar_keys = ("mAP", "NDS", "mAP_L1", "mAPH_L1", "mAP_L2", "mAPH_L2", "loss")
@@ -68,9 +79,12 @@ class DetEvaluator(ValEvaluator):
         )
         options = test.get("metric_options")
         check_metric(names, kind, class_range, use_attributes, options)
-        gts, preds, _, loss = collect_detections(
+        gts, preds, sample_names, loss = collect_detections(
             t.model_without_ddp, t.val_loader, t.device, t.amp_dtype, names
         )
+        dataset = getattr(t.val_loader, "dataset", None)
+        dataset = getattr(dataset, "dataset", dataset)  # under SeededDataset
+        attach_eval_info(gts, sample_eval_info(dataset, sample_names))
         metrics = score_detections(gts, preds, names, kind, class_range, use_attributes, options)
         if loss is not None:
             metrics["loss"] = loss
