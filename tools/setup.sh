@@ -56,9 +56,10 @@ fi
 if [ "$DEV" = 1 ]; then
     echo "[setup] installing development tools (requirements-dev.txt)"
     "$PY" -m pip install -q -r requirements-dev.txt
-    # The reference of the detection-metric parity tests (see requirements.txt): --no-deps, as its
-    # metadata pins numpy<2; its evaluation modules need only these two besides numpy/matplotlib.
+    # The reference of the detection-metric and box-reader parity tests (see requirements.txt):
+    # --no-deps, as its metadata pins numpy<2; `import nuscenes` needs the packages of the second line.
     "$PY" -m pip install -q --no-deps nuscenes-devkit==1.2.0 pyquaternion opencv-python-headless
+    "$PY" -m pip install -q scikit-learn cachetools shapely
     took
 fi
 echo "[setup] installing pointcept (editable)"
