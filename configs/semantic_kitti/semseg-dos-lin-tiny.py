@@ -7,3 +7,7 @@ model = dict(
     backbone_out_channels=16 + 32 + 64 + 128,
 )
 optimizer = dict(type="AdamW", lr=0.005, weight_decay=0.02)
+# The frozen encoder learns nothing from bigger crops: 12k points per crop instead of the demo
+# pipeline's 20k make a probe step ~35 % cheaper (demo: DOS 0.155 vs random 0.116 mIoU at 12k,
+# 0.158 vs 0.121 at 20k).
+data = dict(train=dict(transform=dict(_by_type_=[dict(type="SphereCrop", point_max=12000)])))
