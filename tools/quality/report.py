@@ -83,6 +83,8 @@ def _pm(d: dict) -> str:
 def _diff(d: dict | None) -> str:
     if d is None:
         return "—"
+    if np.isnan(d["diff"]):  # the group has no class in the test scans
+        return "n/a"
     return f"{100 * d['diff']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}]"
 
 
