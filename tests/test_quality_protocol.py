@@ -202,7 +202,7 @@ def test_report_from_synthetic_cells(tmp_path):
 
 
 def test_report_groups_absent_from_the_test_scans_read_n_a():
-    from tools.quality.report import summarize
+    from tools.quality.report import _diff, summarize
 
     protocol = PROTOCOLS["micro"].override(presets=("dos", "softmap"), budgets=("100%",), modes=("linear",))
     # class 1 (the tail group) never occurs in the test scans: no intersection and no union
@@ -212,8 +212,6 @@ def test_report_groups_absent_from_the_test_scans_read_n_a():
         for seed in (0, 1)
     ]
     rows = summarize(cells, protocol, dict(head=[0], common=[], tail=[1]))
-    from tools.quality.report import _diff
-
     tail = rows[1]["vs_reference"]["tail"]
     assert np.isnan(tail["diff"]) and _diff(tail) == "n/a"
     assert _diff(rows[1]["vs_reference"]["all"]) == "+0.0 [+0.0, +0.0]"
