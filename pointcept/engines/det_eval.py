@@ -172,5 +172,30 @@ def attach_eval_info(gts: list[dict], infos: list[dict]) -> None:
             gt["num_points"] = None
 
 
+def evaluate_model(
+    model,
+    loader,
+    dataset,
+    device,
+    amp_dtype,
+    names,
+    metric="nuscenes",
+    class_range=None,
+    use_attributes=None,
+    options=None,
+) -> tuple[list, list, list, dict, float | None]:
+    """``collect_detections`` over ``loader``, the samples' ``eval_info`` from ``dataset`` attached to
+    their GT, then ``score_detections``: the evaluation that ``DetEvaluator`` and ``DetTester`` share.
+
+    Returns:
+        (gts, preds, eval infos (``sample_eval_info``), metrics, mean loss or None).
+    """
+    gts, preds, sample_names, loss = collect_detections(model, loader, device, amp_dtype, names)
+    infos = sample_eval_info(dataset, sample_names)
+    attach_eval_info(gts, infos)
+    metrics = score_detections(gts, preds, names, metric, class_range, use_attributes, options)
+    return gts, preds, infos, metrics, loss
+
+
 def has_attributes(gts: list[dict]) -> bool:
     return any(g.get("attrs") is not None and np.any(np.asarray(g["attrs"]) >= 0) for g in gts)

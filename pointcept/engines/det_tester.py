@@ -22,15 +22,7 @@ import torch
 from pointcept.utils import comm
 from pointcept.utils.registry import ConfigError
 
-from .det_eval import (
-    METRICS,
-    attach_eval_info,
-    check_metric,
-    collect_detections,
-    format_results,
-    sample_eval_info,
-    score_detections,
-)
+from .det_eval import METRICS, check_metric, evaluate_model, format_results
 from .det_metrics import sample_results, write_submission
 from .sampler import EvalBatchSampler, SeededCollate, SeededDataset
 from .tester import TESTERS, SemSegTester
@@ -108,14 +100,10 @@ class DetTester(SemSegTester):
         loader = torch.utils.data.DataLoader(
             SeededDataset(self.dataset), batch_sampler=sampler, collate_fn=SeededCollate(collate_fn)
         )
-        gts, preds, sample_names, _ = collect_detections(
-            self.model, loader, self.device, self.amp_dtype, names
-        )
-        infos = sample_eval_info(self.dataset, sample_names)
-        attach_eval_info(gts, infos)
-        metrics = score_detections(
-            gts, preds, names, self.metric, self.class_range, self.use_attributes, self.metric_options
-        )
+        gts, preds, infos, metrics, _ = evaluate_model(
+            self.model, loader, self.dataset, self.device, self.amp_dtype, names, self.metric,
+            self.class_range, self.use_attributes, self.metric_options,
+        )  # fmt: skip
         self.logger.info(f"Test result ({len(gts)} scans):\n" + format_results(metrics))
         if comm.is_main_process():
             self.write_outputs(metrics, gts, preds, infos, names)

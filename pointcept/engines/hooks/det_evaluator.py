@@ -1,14 +1,6 @@
 """Validation during training: detection metrics (nuScenes mAP/NDS or Waymo AP/APH) over the whole val set."""
 
-from ..det_eval import (
-    HEADLINE,
-    attach_eval_info,
-    check_metric,
-    collect_detections,
-    format_results,
-    sample_eval_info,
-    score_detections,
-)
+from ..det_eval import HEADLINE, check_metric, evaluate_model, format_results
 from .base import HOOKS
 from .evaluator import ValEvaluator
 
@@ -79,13 +71,12 @@ class DetEvaluator(ValEvaluator):
         )
         options = test.get("metric_options")
         check_metric(names, kind, class_range, use_attributes, options)
-        gts, preds, sample_names, loss = collect_detections(
-            t.model_without_ddp, t.val_loader, t.device, t.amp_dtype, names
-        )
         dataset = getattr(t.val_loader, "dataset", None)
         dataset = getattr(dataset, "dataset", dataset)  # under SeededDataset
-        attach_eval_info(gts, sample_eval_info(dataset, sample_names))
-        metrics = score_detections(gts, preds, names, kind, class_range, use_attributes, options)
+        *_, metrics, loss = evaluate_model(
+            t.model_without_ddp, t.val_loader, dataset, t.device, t.amp_dtype, names, kind, class_range,
+            use_attributes, options,
+        )  # fmt: skip
         if loss is not None:
             metrics["loss"] = loss
         return metrics
