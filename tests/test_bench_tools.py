@@ -2,6 +2,7 @@
 with the tiny presets: the entry points run, the table rows hold what the cases measured, the
 pretraining case runs the training step and the DOS schedule hook. No timing is asserted."""
 
+import glob
 import importlib.util
 import json
 import math
@@ -366,3 +367,21 @@ def test_bench_detection_needs_a_sweep(tmp_path):
     assert proc.returncode != 0 and "no scan given: pass --scan PATH/TO/LIDAR_TOP/NAME.pcd.bin" in proc.stderr
     proc = run_tool("bench_detection.py", env=dict(env, DOS_REAL_DATA=str(tmp_path)))
     assert f"scan not found: {tmp_path}/nuscenes/sweeps/LIDAR_TOP/" in proc.stderr
+
+
+def test_tool_scripts_import_the_tools_package_only_after_putting_the_repo_on_the_path():
+    """``python tools/X.py`` puts only tools/ on sys.path (the tests' PYTHONPATH hides this): a
+    ``from tools.… import`` needs the script to insert the repository root first."""
+    import ast
+
+    for path in sorted(glob.glob(os.path.join(ROOT, "tools", "*.py"))):
+        with open(path) as f:
+            source = f.read()
+        uses_package = any(
+            isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "tools"
+            for node in ast.walk(ast.parse(source))
+        )
+        if uses_package:
+            assert "sys.path.insert(0, ROOT)" in source, (
+                f"{path} imports tools.* without the repo root on sys.path"
+            )

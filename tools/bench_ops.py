@@ -184,7 +184,7 @@ def bench_masked_gather(repeat: int, bandwidth: float, device: torch.device) -> 
 
 def submconv_voxels(scan: str | None, points: int) -> tuple[torch.Tensor, torch.Tensor, str]:
     """``points`` voxels (5 cm) of the real scan nearest to the sensor, else of the synthetic surface."""
-    from tools.bench_common import default_scan, grid_sampled_scan
+    from bench_common import default_scan, grid_sampled_scan
 
     path = scan or default_scan()
     if path:
