@@ -48,6 +48,24 @@ def test_presets_and_protocols():
         PROTOCOLS["micro"].override(presets=("dos", "swav"))
 
 
+def test_finetune_presets_restrict_only_fine_tuning(capsys):
+    full = PROTOCOLS["full"]
+    assert full.presets_for("linear") == full.presets
+    assert full.presets_for("finetune") == ("dos", "random-init")
+    # a preset subset keeps the protocol order and drops fine-tune presets outside it
+    assert full.override(presets=("softmap", "dos")).presets_for("finetune") == ("dos",)
+    assert PROTOCOLS["small"].presets_for("finetune") == PROTOCOLS["small"].presets
+    with pytest.raises(ValueError, match="finetune_presets must include 'dos'"):
+        full.override(finetune_presets=("random-init",))
+    with pytest.raises(ValueError, match="unknown finetune preset"):
+        full.override(finetune_presets=("dos", "swav"))
+    qc = _load_tool()
+    args = qc.parse_args(["--data", "longtail", "--protocol", "full", "--finetune-presets", "all"])
+    assert args.protocol_spec.presets_for("finetune") == full.presets
+    args = qc.parse_args(["--data", "longtail", "--protocol", "small", "--finetune-presets", "dos,naive"])
+    assert args.protocol_spec.presets_for("finetune") == ("naive", "dos")
+
+
 def test_cli_overrides_and_budget_dedup(capsys):
     qc = _load_tool()
     args = qc.parse_args(
@@ -152,6 +170,12 @@ def test_micro_protocol_end_to_end_and_resume(tmp_path):
     os.remove(os.path.join(work, "cells", "finetune", "1scans", "random-init", "seed1.json"))
     third = qc.main(argv)
     assert third["runs_this_call"] == 1
+    # fine-tuning restricted to dos: random-init is still probed, not fine-tuned, and nothing runs
+    fourth = qc.main(argv + ["--finetune-presets", "dos"])
+    assert fourth["runs_this_call"] == 0
+    assert {(r["mode"], r["preset"]) for r in fourth["summary"]} == {
+        ("linear", "dos"), ("linear", "random-init"), ("finetune", "dos")
+    }
 
 
 def _cell(preset, seed, inter, union, mode="linear", budget="100%"):

@@ -65,6 +65,12 @@ def _list(text: str | None, kind=str):
     return None if text is None else tuple(kind(x.strip()) for x in text.split(",") if x.strip())
 
 
+def _finetune_presets(text: str | None):
+    if text is not None and text.strip() == "all":
+        return tuple(PRESETS)
+    return _list(text)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
@@ -88,6 +94,9 @@ def parse_args(argv=None):
         "--work-dir", default=None, help="runs, cells and results (default exp/quality_check/PROTOCOL-DATA)"
     )
     p.add_argument("--presets", help=f"comma-separated subset of {list(PRESETS)} (must include {REFERENCE})")
+    p.add_argument(
+        "--finetune-presets", help="comma-separated presets also fine-tuned (default: the protocol's; 'all')"
+    )
     p.add_argument("--seeds", help="comma-separated seeds")
     p.add_argument("--budgets", help="comma-separated label budgets: 'P%%' or 'N scans'")
     p.add_argument("--modes", help="comma-separated subset of linear,finetune")
@@ -114,6 +123,7 @@ def parse_args(argv=None):
     try:
         args.protocol_spec = PROTOCOLS[args.protocol].override(
             presets=_list(args.presets),
+            finetune_presets=_finetune_presets(args.finetune_presets),
             seeds=_list(args.seeds, int),
             budgets=_list(args.budgets),
             modes=_list(args.modes),
@@ -199,15 +209,16 @@ def main(argv=None) -> dict:
         f"{data.source} data: {len(data.labelled)} labelled training scans; "
         + "; ".join(f"{g}: {', '.join(names[c] for c in groups[g])}" for g in groups)
     )
-    pretrained = [p for p in protocol.presets if PRESETS[p].pretrain_config]
+    # a preset run in no mode (e.g. --modes finetune and not a finetune preset) is not pretrained either
+    active = [p for p in protocol.presets if any(p in protocol.presets_for(m) for m in protocol.modes)]
+    pretrained = [p for p in active if PRESETS[p].pretrain_config]
     grid = [(b, m) for m in protocol.modes for b in protocol.budgets]
-    progress = Progress(
-        len(pretrained) * len(protocol.seeds), len(protocol.presets) * len(protocol.seeds) * len(grid)
-    )
+    per_seed = sum(len(protocol.presets_for(m)) for _, m in grid)
+    progress = Progress(len(pretrained) * len(protocol.seeds), per_seed * len(protocol.seeds))
     cells, pretrains, ran = [], [], 0
     # seeds outermost: an interrupted run has every preset on its first seeds
     for seed in protocol.seeds:
-        for preset in protocol.presets:
+        for preset in active:
             weight = None
             if PRESETS[preset].pretrain_config:
                 done = os.path.join(pretrain_dir(work, preset, seed), "done.json")
@@ -223,6 +234,8 @@ def main(argv=None) -> dict:
                 pretrains.append(record)
                 progress.done("pretrain", f"pretrain {preset} seed {seed}", minutes)
             for budget, mode in grid:
+                if preset not in protocol.presets_for(mode):
+                    continue
                 path = cell_path(work, mode, budget, preset, seed)
                 if os.path.exists(path):
                     record, minutes = _load(path), None
