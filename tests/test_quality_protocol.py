@@ -174,7 +174,9 @@ def test_micro_protocol_end_to_end_and_resume(tmp_path):
     fourth = qc.main(argv + ["--finetune-presets", "dos"])
     assert fourth["runs_this_call"] == 0
     assert {(r["mode"], r["preset"]) for r in fourth["summary"]} == {
-        ("linear", "dos"), ("linear", "random-init"), ("finetune", "dos")
+        ("linear", "dos"),
+        ("linear", "random-init"),
+        ("finetune", "dos"),
     }
 
 
