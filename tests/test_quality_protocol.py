@@ -241,3 +241,31 @@ def test_report_groups_absent_from_the_test_scans_read_n_a():
     tail = rows[1]["vs_reference"]["tail"]
     assert np.isnan(tail["diff"]) and _diff(tail) == "n/a"
     assert _diff(rows[1]["vs_reference"]["all"]) == "+0.0 [+0.0, +0.0]"
+
+
+def test_longtail_test_sequences_use_their_own_skew(tmp_path):
+    """Training sequences carry the protocol's skew, test sequences its test_skew (default 0): the
+    written scans equal a direct generation with each setting."""
+    from tools.demo_data import SensorConfig, write_semantic_kitti
+    from tools.quality.data import prepare_longtail
+
+    protocol = PROTOCOLS["micro"].override(skew=3.0, scans_per_seq=1)
+    assert protocol.test_skew == 0.0
+    data = prepare_longtail(protocol, str(tmp_path / "work"))
+    sensor = SensorConfig(beams=protocol.beams, azimuth_steps=protocol.azimuth_steps)
+    for skew in (3.0, 0.0):
+        write_semantic_kitti(str(tmp_path / f"s{skew}"), {"00": 1, "08": 1}, sensor, seed=0, skew=skew)
+
+    def labels(root, seq):
+        return np.fromfile(
+            os.path.join(root, "dataset", "sequences", seq, "labels", "000000.label"), np.uint32
+        )
+
+    assert np.array_equal(labels(data.pretrain_root, "00"), labels(str(tmp_path / "s3.0"), "00"))
+    assert np.array_equal(labels(data.test_root, "08"), labels(str(tmp_path / "s0.0"), "08"))
+    assert not np.array_equal(labels(str(tmp_path / "s3.0"), "00"), labels(str(tmp_path / "s0.0"), "00"))
+    with open(os.path.join(data.test_root, "generator.json")) as f:
+        assert json.load(f)["test_skew"] == 0.0
+    # the same folder with another test skew is refused, not silently mixed
+    with pytest.raises(ValueError, match="use another --work-dir"):
+        prepare_longtail(protocol.override(test_skew=1.0), str(tmp_path / "work"))

@@ -3,7 +3,8 @@
     python tools/quality_check.py --data longtail --protocol small [--work-dir DIR]
     python tools/quality_check.py --data real --data-root DIR --protocol small
         [--presets dos,softmap,...] [--seeds 0,1,2] [--budgets "1%,10%,100%,2 scans"]
-        [--modes linear,finetune] [--pretrain-steps N] [--downstream-steps N] [--skew S]
+        [--modes linear,finetune] [--finetune-presets dos,random-init|all]
+        [--pretrain-steps N] [--downstream-steps N] [--skew S] [--test-skew S]
 
 Runs a named protocol (tools/quality/protocol.py: ``micro`` for tests, ``small`` ~20 min, ``full``
 <= 2 h on 2 cores): every preset of the paper's ablation chain (configs/semantic_kitti/ablation,
@@ -12,7 +13,8 @@ preset: pretrain the tiny PTv3 on the unlabelled pool, train the downstream mode
 labelled scans, test on every test scan at full resolution (fragment voting).
 
 Data (``--data``): ``longtail`` generates streets whose object classes follow a power law (skew s,
-tools/demo_data/skew.py); ``real`` reads the SemanticKITTI samples of ``--data-root`` (default
+tools/demo_data/skew.py) in the training sequences, and unskewed test streets (``--test-skew``) so
+that tail classes are present to be measured; ``real`` reads the SemanticKITTI samples of ``--data-root`` (default
 ``$DOS_REAL_DATA``), laid out as ``semantic_kitti/dataset/sequences/{00,08}/{velodyne,labels}``
 (labelled) and ``semantic_kitti_unlabelled/dataset/sequences`` (see the data's SOURCES.md): labelled
 pool = sequence 00, test = every labelled scan of 08, pretraining = every other scan, labels unread.
@@ -104,6 +106,9 @@ def parse_args(argv=None):
     p.add_argument("--downstream-steps", type=int)
     p.add_argument("--skew", type=float, help="--data longtail: class-frequency skew s of the generator")
     p.add_argument(
+        "--test-skew", type=float, help="--data longtail: skew of the test sequences (default 0: unskewed)"
+    )
+    p.add_argument(
         "--report-only", action="store_true", help="write the results of the finished cells, run nothing"
     )
     p.add_argument("--keep-checkpoints", action="store_true", help="keep the downstream checkpoints")
@@ -130,6 +135,7 @@ def parse_args(argv=None):
             pretrain_steps=args.pretrain_steps,
             downstream_steps=args.downstream_steps,
             skew=args.skew,
+            test_skew=args.test_skew,
         )
     except ValueError as e:
         p.error(str(e))

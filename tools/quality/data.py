@@ -2,8 +2,8 @@
 
 Two sources, one shape (:class:`DataSpec`):
 
-- ``longtail``: generated streets (tools/demo_data) with the class-frequency skew of the protocol,
-  written once under ``<work>/data/longtail``; the train sequences are pretrained on (labels never
+- ``longtail``: generated streets (tools/demo_data), the training sequences with the protocol's
+  class-frequency skew and the test sequences with its ``test_skew`` (0: unskewed), written once under ``<work>/data/longtail``; the train sequences are pretrained on (labels never
   read) and are the labelled pool, the test sequences are only evaluated.
 - ``real``: the SemanticKITTI samples (shared/data/real layout, see tools/quality_check.py): the
   labelled scans of sequence 00 are the labelled pool, every labelled scan of sequence 08 is the test
@@ -121,6 +121,7 @@ def prepare_longtail(protocol, work_dir: str) -> DataSpec:
     root = os.path.join(work_dir, "data", "longtail")
     params = dict(
         skew=protocol.skew,
+        test_skew=protocol.test_skew,
         train_sequences=list(protocol.train_sequences),
         test_sequences=list(protocol.test_sequences),
         scans_per_seq=protocol.scans_per_seq,
@@ -138,9 +139,14 @@ def prepare_longtail(protocol, work_dir: str) -> DataSpec:
                 "use another --work-dir"
             )
     else:
-        sequences = {s: protocol.scans_per_seq for s in (*protocol.train_sequences, *protocol.test_sequences)}
         sensor = SensorConfig(beams=protocol.beams, azimuth_steps=protocol.azimuth_steps)
-        write_semantic_kitti(root, sequences, sensor, seed=protocol.data_seed, skew=protocol.skew)
+        # each sequence has a seed of its own, so the two calls make the same scans as one call would
+        for seqs, skew in (
+            (protocol.train_sequences, protocol.skew),
+            (protocol.test_sequences, protocol.test_skew),
+        ):
+            sequences = {s: protocol.scans_per_seq for s in seqs}
+            write_semantic_kitti(root, sequences, sensor, seed=protocol.data_seed, skew=skew)
         write_json_atomic(marker, params)
     sequences_dir = os.path.join(root, "dataset", "sequences")
     return DataSpec(

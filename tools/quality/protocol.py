@@ -95,7 +95,10 @@ class Protocol:
     resamples: int = 2000  # bootstrap resamples per interval
     num_worker: int = 0
     # generated long-tail data (--data longtail)
-    skew: float = 1.0
+    skew: float = 1.0  # the training sequences (pretraining and the labelled pool)
+    # the test sequences: unskewed by default, so that every class, tail ones included, is measured
+    # (long-tailed training, balanced test, as long-tail benchmarks evaluate)
+    test_skew: float = 0.0
     train_sequences: tuple[str, ...] = ("00", "01")
     test_sequences: tuple[str, ...] = ("08",)
     scans_per_seq: int = 4
