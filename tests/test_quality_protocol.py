@@ -149,6 +149,8 @@ def test_micro_protocol_end_to_end_and_resume(tmp_path):
         assert f"## {mode}, 1 scan of the labelled scans (1 scan)" in md
     assert md.count("| dos | 2 |") == 4 and md.count("| random-init | 2 |") == 4
     assert "| preset | seeds | mIoU | head | common | tail | Δ mIoU [95 % CI] | Δ tail [95 % CI] |" in md
+    assert md.count("## Label efficiency, ") == 2  # both modes ran two budgets
+    assert os.path.getsize(os.path.join(work, "label_efficiency.png")) > 0
 
     with open(os.path.join(work, "results.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
@@ -180,12 +182,12 @@ def test_micro_protocol_end_to_end_and_resume(tmp_path):
     }
 
 
-def _cell(preset, seed, inter, union, mode="linear", budget="100%"):
+def _cell(preset, seed, inter, union, mode="linear", budget="100%", num_labelled=4):
     counts = np.zeros((2, 2, 19))
     counts[:, 0, :2], counts[:, 1, :2] = inter, union  # two scans, classes 0 and 1
     miou = float(np.mean(counts[:, 0, :2].sum(0) / counts[:, 1, :2].sum(0)))
     return dict(
-        preset=preset, seed=seed, mode=mode, budget=budget, num_labelled=4, mIoU=miou,
+        preset=preset, seed=seed, mode=mode, budget=budget, num_labelled=num_labelled, mIoU=miou,
         scans=["08_000000", "08_000001"], counts=counts.tolist(), minutes=0.1,
     )  # fmt: skip
 
@@ -225,6 +227,40 @@ def test_report_from_synthetic_cells(tmp_path):
     paths = write_outputs(results, str(tmp_path))
     with open(paths["png"], "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_label_efficiency_table_and_chart(tmp_path):
+    from tools.quality.report import markdown, summarize, write_outputs
+
+    protocol = PROTOCOLS["micro"].override(
+        presets=("dos", "random-init"), budgets=("100%", "1 scan"), modes=("linear",)
+    )
+    iou = {("dos", "100%"): 3, ("random-init", "100%"): 2, ("dos", "1 scan"): 2, ("random-init", "1 scan"): 1}
+    cells = [
+        _cell(p, s, [[n, n], [n, n]], [[4, 4], [4, 4]], budget=b, num_labelled=4 if b == "100%" else 1)
+        for (p, b), n in iou.items()
+        for s in (0, 1)
+    ]
+    rows = summarize(cells, protocol, dict(head=[0], common=[1], tail=[]))
+    results = dict(
+        protocol=dict(vars(protocol)), data="longtail", groups=dict(head=["car"], common=["bicycle"], tail=[]),
+        num_test_scans=2, compute_minutes=0.4, wall_minutes=0.5, load_average=dict(start=1.0, end=2.0),
+        summary=rows,
+    )  # fmt: skip
+    md = markdown(results)
+    table = md[md.index("## Label efficiency, linear") :].splitlines()
+    assert table[2] == "| labelled scans | dos | random-init | Δ dos − random-init [95 % CI] |"
+    # fewest labelled scans first, whatever the protocol's budget order
+    assert table[4] == "| 1 (1 scan) | 50.0 ± 0.0 | 25.0 ± 0.0 | +25.0 [+25.0, +25.0] |"
+    assert table[5] == "| 4 (100%) | 75.0 ± 0.0 | 50.0 ± 0.0 | +25.0 [+25.0, +25.0] |"
+    paths = write_outputs(results, str(tmp_path))
+    with open(paths["efficiency"], "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    # one budget: no label-efficiency table, no chart
+    single = dict(results, protocol=dict(results["protocol"], budgets=("100%",)))
+    single["summary"] = [r for r in rows if r["budget"] == "100%"]
+    assert "Label efficiency" not in markdown(single)
+    assert "efficiency" not in write_outputs(single, str(tmp_path / "one"))
 
 
 def test_report_groups_absent_from_the_test_scans_read_n_a():

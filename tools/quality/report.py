@@ -1,4 +1,4 @@
-"""From cell records to results.json, a markdown table and a bar chart with intervals.
+"""From cell records to results.json, markdown tables and charts with intervals.
 
 Per (mode, budget, preset): mIoU mean and sample std over seeds (each seed's mIoU pooled over the
 test scans), the same for the head / common / tail classes, a 95 % bootstrap interval of the mean
@@ -128,7 +128,85 @@ def markdown(results: dict) -> str:
                     f"{_pm(r['groups']['common'])} | {_pm(r['groups']['tail'])} | {_diff(vs.get('all'))} | "
                     f"{_diff(vs.get('tail'))} |"
                 )
+    lines += efficiency_markdown(results)
     return "\n".join(lines) + "\n"
+
+
+def efficiency_rows(results: dict, mode: str) -> tuple[list[str], list[tuple]]:
+    """Label efficiency of one mode: the presets it ran and, per budget in increasing number of
+    labelled scans, (budget, scans, {preset: row})."""
+    rows = [r for r in results["summary"] if r["mode"] == mode]
+    presets = [p for p in results["protocol"]["presets"] if any(r["preset"] == p for r in rows)]
+    table = []
+    for budget in results["protocol"]["budgets"]:
+        by_preset = {r["preset"]: r for r in rows if r["budget"] == budget}
+        if by_preset:
+            table.append((budget, next(iter(by_preset.values()))["num_labelled"], by_preset))
+    return presets, sorted(table, key=lambda t: t[1])
+
+
+def efficiency_markdown(results: dict) -> list[str]:
+    """Per mode with two budgets or more: mIoU per preset against the labelled scans, and the
+    paired difference dos - random init."""
+    lines = []
+    for mode in results["protocol"]["modes"]:
+        presets, table = efficiency_rows(results, mode)
+        if len(table) < 2:
+            continue
+        baseline = "random-init" if "random-init" in presets and REFERENCE in presets else None
+        head = ["labelled scans", *presets] + ([f"Δ {REFERENCE} − random-init [95 % CI]"] if baseline else [])
+        lines += [
+            "",
+            f"## Label efficiency, {mode}: mIoU against the labelled scans",
+            "",
+            "| " + " | ".join(head) + " |",
+            "|" + "---|" * len(head),
+        ]
+        for budget, scans, by_preset in table:
+            cells = [f"{scans} ({budget})"] + [
+                _pm(by_preset[p]["mIoU"]) if p in by_preset else "—" for p in presets
+            ]
+            if baseline:
+                vs = by_preset.get(baseline, {}).get("vs_reference") or {}
+                cells.append(_diff(vs.get("all")))
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def efficiency_chart(results: dict, path: str) -> bool:
+    """mIoU (95 % interval) against the labelled scans (log axis), one line per preset, one panel per
+    mode with two budgets or more; False (nothing written) when no mode has."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    modes = [m for m in results["protocol"]["modes"] if len(efficiency_rows(results, m)[1]) >= 2]
+    if not modes:
+        return False
+    fig, axes = plt.subplots(1, len(modes), figsize=(4.6 * len(modes), 3.6), squeeze=False)
+    for ax, mode in zip(axes[0], modes):
+        presets, table = efficiency_rows(results, mode)
+        for preset in presets:
+            points = [(n, by[preset]["mIoU"]) for _, n, by in table if preset in by]
+            x = np.array([n for n, _ in points], dtype=float)
+            mean = np.array([100 * m["mean"] for _, m in points])
+            err = [mean - [100 * m["low"] for _, m in points], [100 * m["high"] for _, m in points] - mean]
+            style = dict(color="tab:red", lw=2.2) if preset == REFERENCE else dict(lw=1.2)
+            ax.errorbar(x, mean, yerr=err, marker="o", ms=3, capsize=2, label=preset, **style)
+        ax.set_xscale("log")
+        ax.set_xlabel("labelled training scans")
+        ax.set_ylabel("mIoU (%)")
+        ax.set_title(mode, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="best")
+    fig.suptitle(
+        f"label efficiency, protocol {results['protocol']['name']} on {results['data']} data", fontsize=10
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
 
 
 def bar_chart(results: dict, path: str) -> None:
@@ -166,7 +244,8 @@ def bar_chart(results: dict, path: str) -> None:
 
 
 def write_outputs(results: dict, out_dir: str) -> dict[str, str]:
-    """results.json, results.md and results.png in ``out_dir``; returns their paths."""
+    """results.json, results.md, results.png and (two budgets or more) label_efficiency.png in
+    ``out_dir``; returns their paths."""
     from .data import write_json_atomic
 
     paths = {ext: os.path.join(out_dir, f"results.{ext}") for ext in ("json", "md", "png")}
@@ -174,4 +253,7 @@ def write_outputs(results: dict, out_dir: str) -> dict[str, str]:
     with open(paths["md"], "w") as f:
         f.write(markdown(results))
     bar_chart(results, paths["png"])
+    efficiency = os.path.join(out_dir, "label_efficiency.png")
+    if efficiency_chart(results, efficiency):
+        paths["efficiency"] = efficiency
     return paths
