@@ -192,6 +192,15 @@ def _cell(preset, seed, inter, union, mode="linear", budget="100%", num_labelled
     )  # fmt: skip
 
 
+def _results(protocol, rows) -> dict:
+    """The fields of results.json the report reads, around ``rows``."""
+    return dict(
+        protocol=dict(vars(protocol)), data="longtail", groups=dict(head=["car"], common=["bicycle"], tail=[]),
+        num_test_scans=2, compute_minutes=0.4, wall_minutes=0.5, load_average=dict(start=1.0, end=2.0),
+        summary=rows,
+    )  # fmt: skip
+
+
 def test_report_from_synthetic_cells(tmp_path):
     from tools.quality.report import markdown, summarize, write_outputs
 
@@ -215,11 +224,7 @@ def test_report_from_synthetic_cells(tmp_path):
     assert soft["vs_reference"]["all"]["low"] == pytest.approx(0.25)
     assert soft["vs_reference"]["all"]["high"] == pytest.approx(0.5)
     assert "tail" not in soft["vs_reference"]  # an empty group has no comparison
-    results = dict(
-        protocol=dict(vars(protocol)), data="longtail", groups=dict(head=["car"], common=["bicycle"], tail=[]),
-        num_test_scans=2, compute_minutes=0.4, wall_minutes=0.5, load_average=dict(start=1.0, end=2.0),
-        summary=rows,
-    )  # fmt: skip
+    results = _results(protocol, rows)
     md = markdown(results)
     assert "| dos | 2 | 62.5 ± 17.7 | 62.5 ± 17.7 | 62.5 ± 17.7 | n/a | — | — |" in md
     assert "| softmap | 2 | 25.0 ± 0.0 | 25.0 ± 0.0 | 25.0 ± 0.0 | n/a | +37.5 [+25.0, +50.0] | — |" in md
@@ -242,11 +247,7 @@ def test_label_efficiency_table_and_chart(tmp_path):
         for s in (0, 1)
     ]
     rows = summarize(cells, protocol, dict(head=[0], common=[1], tail=[]))
-    results = dict(
-        protocol=dict(vars(protocol)), data="longtail", groups=dict(head=["car"], common=["bicycle"], tail=[]),
-        num_test_scans=2, compute_minutes=0.4, wall_minutes=0.5, load_average=dict(start=1.0, end=2.0),
-        summary=rows,
-    )  # fmt: skip
+    results = _results(protocol, rows)
     md = markdown(results)
     table = md[md.index("## Label efficiency, linear") :].splitlines()
     assert table[2] == "| labelled scans | dos | random-init | Δ dos − random-init [95 % CI] |"
