@@ -185,6 +185,7 @@ def efficiency_chart(results: dict, path: str) -> bool:
     if not modes:
         return False
     fig, axes = plt.subplots(1, len(modes), figsize=(4.6 * len(modes), 3.6), squeeze=False)
+    palette = [c for c in plt.get_cmap("tab10").colors if c != plt.get_cmap("tab10").colors[3]]  # 3: red
     for ax, mode in zip(axes[0], modes):
         presets, table = efficiency_rows(results, mode)
         for preset in presets:
@@ -192,14 +193,16 @@ def efficiency_chart(results: dict, path: str) -> bool:
             x = np.array([n for n, _ in points], dtype=float)
             mean = np.array([100 * m["mean"] for _, m in points])
             err = [mean - [100 * m["low"] for _, m in points], [100 * m["high"] for _, m in points] - mean]
-            style = dict(color="tab:red", lw=2.2) if preset == REFERENCE else dict(lw=1.2)
+            # one colour per preset across panels (its place in the protocol), dos in red and thick
+            colour = palette[results["protocol"]["presets"].index(preset) % len(palette)]
+            style = dict(color="tab:red", lw=2.2) if preset == REFERENCE else dict(color=colour, lw=1.2)
             ax.errorbar(x, mean, yerr=err, marker="o", ms=3, capsize=2, label=preset, **style)
         ax.set_xscale("log")
         ax.set_xlabel("labelled training scans")
         ax.set_ylabel("mIoU (%)")
         ax.set_title(mode, fontsize=10)
         ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7, loc="best")
     fig.suptitle(
         f"label efficiency, protocol {results['protocol']['name']} on {results['data']} data", fontsize=10
     )
