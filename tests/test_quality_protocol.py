@@ -150,6 +150,8 @@ def test_micro_protocol_end_to_end_and_resume(tmp_path):
     assert md.count("| dos | 2 |") == 4 and md.count("| random-init | 2 |") == 4
     assert "| preset | seeds | mIoU | head | common | tail | Δ mIoU [95 % CI] | Δ tail [95 % CI] |" in md
     assert md.count("## Label efficiency, ") == 2  # both modes ran two budgets
+    assert [r["step"] for r in written["chain"]] == [["random-init", "dos"]] * 4  # 2 modes x 2 budgets
+    assert md.count("| random-init → dos: DOS pretraining vs none | — |") == 2
     assert os.path.getsize(os.path.join(work, "label_efficiency.png")) > 0
 
     with open(os.path.join(work, "results.png"), "rb") as f:
@@ -262,6 +264,35 @@ def test_label_efficiency_table_and_chart(tmp_path):
     single["summary"] = [r for r in rows if r["budget"] == "100%"]
     assert "Label efficiency" not in markdown(single)
     assert "efficiency" not in write_outputs(single, str(tmp_path / "one"))
+
+
+def test_chain_steps_paired_differences_and_verdicts():
+    from tools.quality.report import chain, markdown, summarize, verdict
+
+    assert verdict(0.4, dict(diff=-0.1, low=-0.2, high=0.1)) == "noise"
+    assert verdict(0.4, dict(diff=-0.1, low=-0.2, high=-0.05)) == "opposite"
+    assert verdict(-6.3, dict(diff=-0.1, low=-0.2, high=-0.05)) == "same"
+    assert verdict(None, dict(diff=0.3, low=0.1, high=0.5)) == "—"
+    protocol = PROTOCOLS["micro"].override(
+        presets=("naive", "sonata", "dos", "random-init"), budgets=("100%",), modes=("linear",)
+    )
+    # IoU on both classes: naive 1/4, sonata 2/4, dos 3/4 on seed 0 and 1/4 on seed 1, random init 1/4
+    iou = {("naive", 0): 1, ("naive", 1): 1, ("sonata", 0): 2, ("sonata", 1): 2, ("dos", 0): 3, ("dos", 1): 1}
+    iou |= {("random-init", 0): 1, ("random-init", 1): 1}
+    cells = [_cell(p, s, [[n, n], [n, n]], [[4, 4], [4, 4]]) for (p, s), n in iou.items()]
+    steps = chain(cells, protocol)
+    # only the steps whose two presets ran: sonata -> observable etc. are absent
+    assert [r["step"] for r in steps] == [["naive", "sonata"], ["random-init", "dos"]]
+    jitter, pretraining = steps
+    assert jitter["diff"]["diff"] == pytest.approx(0.25) and jitter["verdict"] == "same"
+    assert (jitter["diff"]["low"], jitter["diff"]["high"]) == pytest.approx((0.25, 0.25))
+    # dos - random init: +0.5 on seed 0, 0 on seed 1; seed resamples give 0, 0.25 or 0.5
+    assert pretraining["diff"]["diff"] == pytest.approx(0.25) and pretraining["verdict"] == "—"
+    assert (pretraining["diff"]["low"], pretraining["diff"]["high"]) == pytest.approx((0.0, 0.5))
+    results = _results(protocol, summarize(cells, protocol, dict(head=[0], common=[1], tail=[])))
+    md = markdown(dict(results, chain=steps))
+    assert "| naive → sonata: + token jitter (Sonata) | +0.4 | +25.0 [+25.0, +25.0] same |" in md
+    assert "| random-init → dos: DOS pretraining vs none | — | +25.0 [+0.0, +50.0] |" in md
 
 
 def test_report_groups_absent_from_the_test_scans_read_n_a():

@@ -197,7 +197,7 @@ def main(argv=None) -> dict:
     from pointcept.utils.errors import UserError
     from pointcept.utils.stats import frequency_groups
     from tools.quality.cells import cell_path, pretrain_dir, run_downstream, run_pretrain
-    from tools.quality.report import summarize, write_outputs
+    from tools.quality.report import chain, summarize, write_outputs
 
     args = parse_args(argv)
     protocol, work = args.protocol_spec, args.work_dir
@@ -259,6 +259,7 @@ def main(argv=None) -> dict:
     if not cells:
         raise UserError(f"no finished cell in {work}: nothing to report")
     summary = summarize(cells, protocol, groups)
+    steps = chain(cells, protocol)
     results = dict(
         protocol=asdict(protocol),
         data=data.source,
@@ -273,6 +274,7 @@ def main(argv=None) -> dict:
         compute_minutes=sum(r["minutes"] for r in pretrains + cells),  # every cell, whichever call ran it
         load_average=dict(start=load_start, end=os.getloadavg()[0]),
         summary=summary,
+        chain=steps,
         cells=cells,
     )
     paths = write_outputs(results, work)

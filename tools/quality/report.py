@@ -26,6 +26,58 @@ def _stack(records: list[dict]) -> np.ndarray:
     return np.asarray([r["counts"] for r in records], dtype=np.float64)
 
 
+# The paper's ablation chain as (from, to, the paper's Δ = to - from in mIoU points, what changes):
+# nuScenes linear probe (shared/research/dos_paper.md section 6.4); alpha3 from the ScanNet linear
+# probe (section 6.5: alpha 3 69.8 vs alpha 0 71.9); pretraining itself has no number there.
+CHAIN = (
+    ("naive", "sonata", 0.4, "+ token jitter (Sonata)"),
+    ("sonata", "observable", 14.2, "+ observable-point distillation"),
+    ("observable", "softmap", 3.0, "+ softmaps instead of clustering"),
+    ("observable", "regression", -6.3, "feature regression instead of clustering"),
+    ("softmap", "dos", 1.8, "+ Zipf-Sinkhorn, alpha 1.3"),
+    ("softmap", "alpha3", -2.1, "alpha 3 instead of 0"),
+    ("random-init", "dos", None, "DOS pretraining vs none"),
+)
+
+
+def verdict(paper: float | None, diff: dict) -> str:
+    """Does a measured paired difference reproduce the paper's direction? ``same`` / ``opposite``
+    when its interval excludes 0, ``noise`` when it contains 0 (``—`` without a paper number)."""
+    if paper is None or np.isnan(diff["low"]):
+        return "—"
+    if diff["low"] <= 0 <= diff["high"]:
+        return "noise"
+    return "same" if (diff["diff"] > 0) == (paper > 0) else "opposite"
+
+
+def chain(cells: list[dict], protocol) -> list[dict]:
+    """Each step of ``CHAIN`` whose two presets ran, per (mode, budget): the paired difference
+    to - from over the seeds both finished, with its interval and the verdict against the paper."""
+    index = {(c["mode"], c["budget"], c["preset"], c["seed"]): c for c in cells}
+    rows = []
+    for mode in protocol.modes:
+        for budget in protocol.budgets:
+            for start, end, paper, what in CHAIN:
+                seeds = [
+                    s
+                    for s in protocol.seeds
+                    if (mode, budget, start, s) in index and (mode, budget, end, s) in index
+                ]
+                if not seeds:
+                    continue
+                diff = paired_bootstrap(
+                    _stack([index[mode, budget, end, s] for s in seeds]),
+                    _stack([index[mode, budget, start, s] for s in seeds]),
+                    num_resamples=protocol.resamples,
+                    seed=0,
+                )
+                rows.append(
+                    dict(mode=mode, budget=budget, step=[start, end], what=what, paper=paper, seeds=seeds,
+                         diff=diff, verdict=verdict(paper, diff))
+                )  # fmt: skip
+    return rows
+
+
 def summarize(cells: list[dict], protocol, groups: dict[str, list[int]]) -> list[dict]:
     """One row per (mode, budget, preset) with at least one finished seed, in protocol order."""
     index = {(c["mode"], c["budget"], c["preset"], c["seed"]): c for c in cells}
@@ -128,8 +180,42 @@ def markdown(results: dict) -> str:
                     f"{_pm(r['groups']['common'])} | {_pm(r['groups']['tail'])} | {_diff(vs.get('all'))} | "
                     f"{_diff(vs.get('tail'))} |"
                 )
+    lines += chain_markdown(results)
     lines += efficiency_markdown(results)
     return "\n".join(lines) + "\n"
+
+
+def chain_markdown(results: dict) -> list[str]:
+    """Per mode: the paper's chain, one row per step, one column per budget (Δ [95 % CI] verdict)."""
+    lines = []
+    for mode in results["protocol"]["modes"]:
+        rows = [r for r in results.get("chain", []) if r["mode"] == mode]
+        budgets = [b for b in results["protocol"]["budgets"] if any(r["budget"] == b for r in rows)]
+        if not rows:
+            continue
+        lines += [
+            "",
+            f"## The paper's chain, {mode}: Δ = to − from in mIoU points [95 % CI], paired by seed",
+            "",
+            "Verdict against the paper's sign: same / opposite when the interval excludes 0, noise when "
+            "it contains 0.",
+            "",
+            "| step | paper Δ | " + " | ".join(budgets) + " |",
+            "|" + "---|" * (2 + len(budgets)),
+        ]
+        for start, end, paper, what in CHAIN:
+            found = {r["budget"]: r for r in rows if r["step"] == [start, end]}
+            if not found:
+                continue
+            cells = [f"{start} → {end}: {what}", "—" if paper is None else f"{paper:+.1f}"]
+            for b in budgets:
+                r = found.get(b)
+                if r is None:
+                    cells.append("—")
+                else:
+                    cells.append(_diff(r["diff"]) + ("" if r["verdict"] == "—" else f" {r['verdict']}"))
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def efficiency_rows(results: dict, mode: str) -> tuple[list[str], list[tuple]]:
