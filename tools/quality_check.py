@@ -14,8 +14,8 @@ labelled scans, test on every test scan at full resolution (fragment voting).
 
 Data (``--data``): ``longtail`` generates streets whose object classes follow a power law (skew s,
 tools/demo_data/skew.py) in the training sequences, and unskewed test streets (``--test-skew``) so
-that tail classes are present to be measured; ``real`` reads the SemanticKITTI samples of ``--data-root`` (default
-``$DOS_REAL_DATA``), laid out as ``semantic_kitti/dataset/sequences/{00,08}/{velodyne,labels}``
+that tail classes are present to be measured; ``real`` reads the SemanticKITTI samples of
+``--data-root`` (default ``$DOS_REAL_DATA``), laid out as ``semantic_kitti/dataset/sequences/{00,08}/{velodyne,labels}``
 (labelled) and ``semantic_kitti_unlabelled/dataset/sequences`` (see the data's SOURCES.md): labelled
 pool = sequence 00, test = every labelled scan of 08, pretraining = every other scan, labels unread.
 

@@ -3,8 +3,9 @@
 Two sources, one shape (:class:`DataSpec`):
 
 - ``longtail``: generated streets (tools/demo_data), the training sequences with the protocol's
-  class-frequency skew and the test sequences with its ``test_skew`` (0: unskewed), written once under ``<work>/data/longtail``; the train sequences are pretrained on (labels never
-  read) and are the labelled pool, the test sequences are only evaluated.
+  class-frequency skew and the test sequences with its ``test_skew`` (0: unskewed), written once
+  under ``<work>/data/longtail``; the train sequences are pretrained on (labels never read) and
+  are the labelled pool, the test sequences are only evaluated.
 - ``real``: the SemanticKITTI samples (shared/data/real layout, see tools/quality_check.py): the
   labelled scans of sequence 00 are the labelled pool, every labelled scan of sequence 08 is the test
   set, and pretraining sees every scan (labelled or not) except the test scans.
