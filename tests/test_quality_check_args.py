@@ -61,3 +61,23 @@ def test_env_var_is_the_default(tmp_path, monkeypatch):
     assert qc.parse_args([]).data_root == str(tmp_path)
     (tmp_path / "semantic_kitti/dataset/sequences/00/velodyne/000000.bin").write_bytes(b"")
     assert qc.link_pretrain_scans(str(tmp_path), str(tmp_path / "links")) == 1  # 08/000000 is held out
+
+
+def test_progress_eta_times_each_kind_of_run_apart(capsys):
+    qc = _load_tool()
+    progress = qc.Progress({"pretrain": 2, "linear": 4, "finetune": 2})
+    assert progress.total == 8 and progress.eta() is None  # nothing timed yet
+    progress.done("pretrain", "pretrain dos seed 0", None)  # skipped: counts, carries no time
+    assert progress.eta() is None
+    progress.done("pretrain", "pretrain dos seed 1", 1.5)
+    # linear and finetune not timed yet: the mean of any timed run (1.5 min) stands in
+    assert progress.eta() == pytest.approx(6 * 1.5)
+    progress.done("linear", "linear 1 scan dos seed 0", 0.5)
+    progress.done("linear", "linear 1 scan dos seed 1", 0.3)
+    # 2 linear left x 0.4 + 2 finetune left x mean(1.5, 0.5, 0.3)
+    assert progress.eta() == pytest.approx(2 * 0.4 + 2 * (2.3 / 3))
+    progress.done("finetune", "finetune 1 scan dos seed 0", 1.2)
+    assert progress.eta() == pytest.approx(2 * 0.4 + 1 * 1.2)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("[1/8] pretrain dos seed 0: skipped (done); elapsed ") and out[0].endswith("ETA ?")
+    assert out[-1].startswith("[5/8] finetune 1 scan dos seed 0: 1.20 min;") and out[-1].endswith("ETA 2.0 min")

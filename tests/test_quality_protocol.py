@@ -144,9 +144,10 @@ def test_micro_protocol_end_to_end_and_resume(tmp_path):
     assert by_key["linear", "100%", "dos"]["num_labelled"] == 4  # 00 and 01, 2 scans each
 
     md = open(os.path.join(work, "results.md")).read()
+    assert f"this call ran {n_cells + len(micro.seeds)} of them in " in md
     for mode in micro.modes:
-        assert f"## {mode}, 100% of the labelled scans (4 scans)" in md
-        assert f"## {mode}, 1 scan of the labelled scans (1 scan)" in md
+        assert f"## {mode}, 100% of the labelled scans (4 labelled scans)" in md
+        assert f"## {mode}, 1 labelled scan\n" in md
     assert md.count("| dos | 2 |") == 4 and md.count("| random-init | 2 |") == 4
     assert "| preset | seeds | mIoU | head | common | tail | Δ mIoU [95 % CI] | Δ tail [95 % CI] |" in md
     assert md.count("## Label efficiency, ") == 2  # both modes ran two budgets
@@ -168,6 +169,7 @@ def test_micro_protocol_end_to_end_and_resume(tmp_path):
     cell_files = _mtimes(os.path.join(work, "cells"))
     again = qc.main(argv)
     assert again["runs_this_call"] == 0
+    assert "this call ran none (report from finished cells)" in open(os.path.join(work, "results.md")).read()
     assert _mtimes(os.path.join(work, "cells")) == cell_files
     assert again["summary"] == results["summary"]
     # a missing cell is the only one run
@@ -198,7 +200,7 @@ def _results(protocol, rows) -> dict:
     """The fields of results.json the report reads, around ``rows``."""
     return dict(
         protocol=dict(vars(protocol)), data="longtail", groups=dict(head=["car"], common=["bicycle"], tail=[]),
-        num_test_scans=2, compute_minutes=0.4, wall_minutes=0.5, load_average=dict(start=1.0, end=2.0),
+        num_test_scans=2, compute_minutes=0.4, runs_this_call=4, wall_minutes=0.5, load_average=dict(start=1.0, end=2.0),
         summary=rows,
     )  # fmt: skip
 
@@ -231,6 +233,7 @@ def test_report_from_synthetic_cells(tmp_path):
     assert "| dos | 2 | 62.5 ± 17.7 | 62.5 ± 17.7 | 62.5 ± 17.7 | n/a | — | — |" in md
     assert "| softmap | 2 | 25.0 ± 0.0 | 25.0 ± 0.0 | 25.0 ± 0.0 | n/a | +37.5 [+25.0, +50.0] | — |" in md
     assert "tail = (none)" in md
+    assert "2 test scans; 0.4 min of runs in all; this call ran 4 of them in 0.5 min wall time (load average 1.00" in md
     paths = write_outputs(results, str(tmp_path))
     with open(paths["png"], "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -157,29 +157,37 @@ def distinct_budgets(budgets, available: int) -> tuple[tuple[str, ...], list[str
 
 
 class Progress:
-    """Counts cells and estimates the time left from the mean duration of each kind of run so far."""
+    """Counts runs and estimates the time left from the mean duration of each kind of run so far.
 
-    def __init__(self, num_pretrain: int, num_downstream: int):
-        self.left = {"pretrain": num_pretrain, "downstream": num_downstream}
-        self.total = num_pretrain + num_downstream
-        self.minutes = {"pretrain": [], "downstream": []}
+    Kinds (e.g. pretrain, linear, finetune) are timed apart: a fine-tuning cell takes about three
+    linear cells. Skipped (already finished) runs count as done but carry no duration.
+    """
+
+    def __init__(self, counts: dict[str, int]):
+        self.left = dict(counts)
+        self.total = sum(counts.values())
+        self.minutes = {kind: [] for kind in counts}
         self.start = time.perf_counter()
+
+    def eta(self) -> float | None:
+        """Minutes left: each kind's runs left x its mean duration (any run's mean for an unseen kind)."""
+        runs = [m for ms in self.minutes.values() for m in ms]
+        eta = 0.0
+        for kind, left in self.left.items():
+            sample = self.minutes[kind] or runs
+            if left and not sample:
+                return None
+            eta += left * sum(sample) / len(sample) if left else 0.0
+        return eta
 
     def done(self, kind: str, what: str, minutes: float | None) -> None:
         self.left[kind] -= 1
         if minutes is not None:
             self.minutes[kind].append(minutes)
-        runs = [m for ms in self.minutes.values() for m in ms]
-        eta = 0.0
-        for k, left in self.left.items():
-            sample = self.minutes[k] or runs  # no run of this kind yet: the mean of any run
-            if left and not sample:
-                eta = None
-                break
-            eta += left * sum(sample) / len(sample) if left else 0.0
         finished = self.total - sum(self.left.values())
         elapsed = (time.perf_counter() - self.start) / 60
         status = "skipped (done)" if minutes is None else f"{minutes:.2f} min"
+        eta = self.eta()
         eta_text = "?" if eta is None else f"{eta:.1f} min"
         print(
             f"[{finished}/{self.total}] {what}: {status}; elapsed {elapsed:.1f} min, ETA {eta_text}",
@@ -219,8 +227,10 @@ def main(argv=None) -> dict:
     active = [p for p in protocol.presets if any(p in protocol.presets_for(m) for m in protocol.modes)]
     pretrained = [p for p in active if PRESETS[p].pretrain_config]
     grid = [(b, m) for m in protocol.modes for b in protocol.budgets]
-    per_seed = sum(len(protocol.presets_for(m)) for _, m in grid)
-    progress = Progress(len(pretrained) * len(protocol.seeds), per_seed * len(protocol.seeds))
+    runs_per_seed = {"pretrain": len(pretrained)}
+    for mode in protocol.modes:
+        runs_per_seed[mode] = len(protocol.budgets) * len(protocol.presets_for(mode))
+    progress = Progress({kind: n * len(protocol.seeds) for kind, n in runs_per_seed.items()})
     cells, pretrains, ran = [], [], 0
     # seeds outermost: an interrupted run has every preset on its first seeds
     for seed in protocol.seeds:
@@ -254,7 +264,7 @@ def main(argv=None) -> dict:
                     minutes, ran = record["minutes"], ran + 1
                 cells.append(record)
                 progress.done(
-                    "downstream", f"{mode} {budget} {preset} seed {seed} (mIoU {record['mIoU']:.4f})", minutes
+                    mode, f"{mode} {budget} {preset} seed {seed} (mIoU {record['mIoU']:.4f})", minutes
                 )
     if not cells:
         raise UserError(f"no finished cell in {work}: nothing to report")

@@ -144,14 +144,21 @@ def markdown(results: dict) -> str:
     """Tables (mIoU in %, one per mode and budget) with a header stating what was run."""
     p = results["protocol"]
     groups = results["groups"]
+    load = results["load_average"]
+    this_call = (
+        f"this call ran {results['runs_this_call']} of them in {results['wall_minutes']:.1f} min wall time "
+        f"(load average {load['start']:.2f} at start, {load['end']:.2f} at end)"
+        if results["runs_this_call"]
+        else "this call ran none (report from finished cells)"
+    )
+    num_test = results["num_test_scans"]
     lines = [
         f"# Quality check: protocol `{p['name']}` on `{results['data']}` data",
         "",
         f"Presets {', '.join(p['presets'])}; seeds {', '.join(map(str, p['seeds']))}; "
         f"pretraining {p['pretrain_steps']} steps, downstream {p['downstream_steps']} steps; "
-        f"{results['num_test_scans']} test scans; {results['compute_minutes']:.1f} min of runs in all, this call "
-        f"{results['wall_minutes']:.1f} min wall time (load average {results['load_average']['start']:.2f} at "
-        f"start, {results['load_average']['end']:.2f} at end).",
+        f"{num_test} test scan{'s' if num_test != 1 else ''}; {results['compute_minutes']:.1f} min of runs "
+        f"in all; {this_call}.",
         "",
         "mIoU in %, mean ± sample std over seeds (each seed's mIoU from intersections and unions summed "
         "over the test scans). Δ = dos − preset, paired by seed, with its 95 % bootstrap interval over "
@@ -166,9 +173,10 @@ def markdown(results: dict) -> str:
             if not rows:
                 continue
             n = rows[0]["num_labelled"]
+            scans = f"{n} labelled scan{'s' if n != 1 else ''}"
             lines += [
                 "",
-                f"## {mode}, {budget} of the labelled scans ({n} scan{'s' if n != 1 else ''})",
+                f"## {mode}, {budget} of the labelled scans ({scans})" if budget.endswith("%") else f"## {mode}, {scans}",
                 "",
                 "| preset | seeds | mIoU | head | common | tail | Δ mIoU [95 % CI] | Δ tail [95 % CI] |",
                 "|---|---|---|---|---|---|---|---|",
