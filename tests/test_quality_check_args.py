@@ -79,5 +79,6 @@ def test_progress_eta_times_each_kind_of_run_apart(capsys):
     progress.done("finetune", "finetune 1 scan dos seed 0", 1.2)
     assert progress.eta() == pytest.approx(2 * 0.4 + 1 * 1.2)
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("[1/8] pretrain dos seed 0: skipped (done); elapsed ") and out[0].endswith("ETA ?")
-    assert out[-1].startswith("[5/8] finetune 1 scan dos seed 0: 1.20 min;") and out[-1].endswith("ETA 2.0 min")
+    first, last = out[0], out[-1]
+    assert first.startswith("[1/8] pretrain dos seed 0: skipped (done); elapsed ") and first.endswith("ETA ?")
+    assert last.startswith("[5/8] finetune 1 scan dos seed 0: 1.20 min;") and last.endswith("ETA 2.0 min")
