@@ -174,9 +174,10 @@ def markdown(results: dict) -> str:
                 continue
             n = rows[0]["num_labelled"]
             scans = f"{n} labelled scan{'s' if n != 1 else ''}"
+            title = f"{budget} of the labelled scans ({scans})" if budget.endswith("%") else scans
             lines += [
                 "",
-                f"## {mode}, {budget} of the labelled scans ({scans})" if budget.endswith("%") else f"## {mode}, {scans}",
+                f"## {mode}, {title}",
                 "",
                 "| preset | seeds | mIoU | head | common | tail | Δ mIoU [95 % CI] | Δ tail [95 % CI] |",
                 "|---|---|---|---|---|---|---|---|",
