@@ -286,8 +286,9 @@ def efficiency_chart(results: dict, path: str) -> bool:
     modes = [m for m in results["protocol"]["modes"] if len(efficiency_rows(results, m)[1]) >= 2]
     if not modes:
         return False
-    fig, axes = plt.subplots(1, len(modes), figsize=(4.6 * len(modes), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(modes), figsize=(4.6 * len(modes), 4.0), squeeze=False)
     palette = [c for c in plt.get_cmap("tab10").colors if c != plt.get_cmap("tab10").colors[3]]  # 3: red
+    legend = ([], [])  # of the panel with the most presets (colours are the same in every panel)
     for ax, mode in zip(axes[0], modes):
         presets, table = efficiency_rows(results, mode)
         for preset in presets:
@@ -300,15 +301,22 @@ def efficiency_chart(results: dict, path: str) -> bool:
             style = dict(color="tab:red", lw=2.2) if preset == REFERENCE else dict(color=colour, lw=1.2)
             ax.errorbar(x, mean, yerr=err, marker="o", ms=3, capsize=2, label=preset, **style)
         ax.set_xscale("log")
+        scans = [n for _, n, _ in table]  # ticks at the budgets, as plain counts
+        ax.set_xticks(scans, [str(n) for n in scans])
+        ax.minorticks_off()
         ax.set_xlabel("labelled training scans")
         ax.set_ylabel("mIoU (%)")
         ax.set_title(mode, fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        if len(presets) > len(legend[1]):
+            legend = ax.get_legend_handles_labels()
     fig.suptitle(
         f"label efficiency, protocol {results['protocol']['name']} on {results['data']} data", fontsize=10
     )
-    fig.tight_layout()
+    # one legend under the panels, where it hides no line
+    rows = -(-len(legend[1]) // 4)
+    fig.legend(*legend, loc="lower center", ncol=4, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.035 + 0.045 * rows, 1, 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return True
