@@ -65,10 +65,11 @@ def test_env_var_is_the_default(tmp_path, monkeypatch):
 
 def test_progress_eta_times_each_kind_of_run_apart(capsys):
     qc = _load_tool()
-    progress = qc.Progress({"pretrain": 2, "linear": 4, "finetune": 2})
-    assert progress.total == 8 and progress.eta() is None  # nothing timed yet
-    progress.done("pretrain", "pretrain dos seed 0", None)  # skipped: counts, carries no time
-    assert progress.eta() is None
+    # 1 pretraining, 4 linear and 2 fine-tuning cells to run; 2 runs finished by an earlier call
+    progress = qc.Progress({"pretrain": 1, "linear": 4, "finetune": 2}, skipped=2)
+    assert progress.total == 9 and progress.eta() is None  # nothing timed yet
+    progress.done("pretrain", "pretrain dos seed 0", None)  # skipped: counts, takes no time
+    assert progress.left == {"pretrain": 1, "linear": 4, "finetune": 2} and progress.eta() is None
     progress.done("pretrain", "pretrain dos seed 1", 1.5)
     # linear and finetune not timed yet: the mean of any timed run (1.5 min) stands in
     assert progress.eta() == pytest.approx(6 * 1.5)
@@ -80,5 +81,5 @@ def test_progress_eta_times_each_kind_of_run_apart(capsys):
     assert progress.eta() == pytest.approx(2 * 0.4 + 1 * 1.2)
     out = capsys.readouterr().out.splitlines()
     first, last = out[0], out[-1]
-    assert first.startswith("[1/8] pretrain dos seed 0: skipped (done); elapsed ") and first.endswith("ETA ?")
-    assert last.startswith("[5/8] finetune 1 scan dos seed 0: 1.20 min;") and last.endswith("ETA 2.0 min")
+    assert first.startswith("[1/9] pretrain dos seed 0: skipped (done); elapsed ") and first.endswith("ETA ?")
+    assert last.startswith("[5/9] finetune 1 scan dos seed 0: 1.20 min;") and last.endswith("ETA 2.0 min")

@@ -3,6 +3,7 @@ generated long-tail data (a couple of minutes on 2 cores: run it under the heavy
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -89,7 +90,7 @@ def _mtimes(root):
     }
 
 
-def test_micro_protocol_end_to_end_and_resume(tmp_path):
+def test_micro_protocol_end_to_end_and_resume(tmp_path, capsys):
     qc = _load_tool()
     work = str(tmp_path / "qc")
     argv = ["--data", "longtail", "--protocol", "micro", "--work-dir", work]
@@ -174,8 +175,17 @@ def test_micro_protocol_end_to_end_and_resume(tmp_path):
     assert again["summary"] == results["summary"]
     # a missing cell is the only one run
     os.remove(os.path.join(work, "cells", "finetune", "1scans", "random-init", "seed1.json"))
+    capsys.readouterr()
     third = qc.main(argv)
     assert third["runs_this_call"] == 1
+    # progress: every run counted, the finished ones skipped, the estimate left for the one to run only
+    total = n_cells + len(micro.seeds)
+    lines = [line for line in capsys.readouterr().out.splitlines() if re.match(r"\[\d+/\d+\] ", line)]
+    assert len(lines) == total and lines[-1].startswith(f"[{total}/{total}] ")
+    assert sum("skipped (done)" in line for line in lines) == total - 1
+    (made,) = [line for line in lines if "skipped" not in line]
+    assert made.startswith(f"[{total}/{total}] finetune 1 scan random-init seed 1 ")  # the last run
+    assert made.endswith("ETA 0.0 min")
     # fine-tuning restricted to dos: random-init is still probed, not fine-tuned, and nothing runs
     fourth = qc.main(argv + ["--finetune-presets", "dos"])
     assert fourth["runs_this_call"] == 0

@@ -159,14 +159,16 @@ def distinct_budgets(budgets, available: int) -> tuple[tuple[str, ...], list[str
 class Progress:
     """Counts runs and estimates the time left from the mean duration of each kind of run so far.
 
-    Kinds (e.g. pretrain, linear, finetune) are timed apart: a fine-tuning cell takes about three
-    linear cells. Skipped (already finished) runs count as done but carry no duration.
+    ``todo`` holds, per kind (pretrain, linear, finetune), the runs still to make; ``skipped`` the
+    runs finished by an earlier call, which count towards the total but neither take time nor stay
+    in the estimate. Kinds are timed apart: a fine-tuning cell takes about three linear cells.
     """
 
-    def __init__(self, counts: dict[str, int]):
-        self.left = dict(counts)
-        self.total = sum(counts.values())
-        self.minutes = {kind: [] for kind in counts}
+    def __init__(self, todo: dict[str, int], skipped: int = 0):
+        self.left = dict(todo)
+        self.total = sum(todo.values()) + skipped
+        self.finished = 0
+        self.minutes = {kind: [] for kind in todo}
         self.start = time.perf_counter()
 
     def eta(self) -> float | None:
@@ -181,18 +183,40 @@ class Progress:
         return eta
 
     def done(self, kind: str, what: str, minutes: float | None) -> None:
-        self.left[kind] -= 1
+        """Report a run: made now (``minutes``) or skipped because an earlier call made it (None)."""
+        self.finished += 1
         if minutes is not None:
+            self.left[kind] -= 1
             self.minutes[kind].append(minutes)
-        finished = self.total - sum(self.left.values())
         elapsed = (time.perf_counter() - self.start) / 60
         status = "skipped (done)" if minutes is None else f"{minutes:.2f} min"
         eta = self.eta()
         eta_text = "?" if eta is None else f"{eta:.1f} min"
         print(
-            f"[{finished}/{self.total}] {what}: {status}; elapsed {elapsed:.1f} min, ETA {eta_text}",
+            f"[{self.finished}/{self.total}] {what}: {status}; elapsed {elapsed:.1f} min, ETA {eta_text}",
             flush=True,
         )
+
+
+def run_plan(protocol, presets, work: str) -> list[tuple]:
+    """Every run in order, as (seed, preset, kind, budget, file written when it is done).
+
+    kind is ``pretrain`` (budget None) or a mode. Seeds outermost, so that an interrupted run has
+    every preset on its first seeds; a preset's pretraining comes before its cells.
+    """
+    from tools.quality.cells import cell_path, pretrain_dir
+
+    plan = []
+    for seed in protocol.seeds:
+        for preset in presets:
+            if PRESETS[preset].pretrain_config:
+                done = os.path.join(pretrain_dir(work, preset, seed), "done.json")
+                plan.append((seed, preset, "pretrain", None, done))
+            for mode in protocol.modes:
+                if preset in protocol.presets_for(mode):
+                    for budget in protocol.budgets:
+                        plan.append((seed, preset, mode, budget, cell_path(work, mode, budget, preset, seed)))
+    return plan
 
 
 def _load(path: str) -> dict:
@@ -204,7 +228,7 @@ def main(argv=None) -> dict:
     from pointcept.datasets.label_maps import SEMANTIC_KITTI_CLASS_NAMES
     from pointcept.utils.errors import UserError
     from pointcept.utils.stats import frequency_groups
-    from tools.quality.cells import cell_path, pretrain_dir, run_downstream, run_pretrain
+    from tools.quality.cells import run_downstream, run_pretrain
     from tools.quality.report import chain, summarize, write_outputs
 
     args = parse_args(argv)
@@ -225,47 +249,40 @@ def main(argv=None) -> dict:
     )
     # a preset run in no mode (e.g. --modes finetune and not a finetune preset) is not pretrained either
     active = [p for p in protocol.presets if any(p in protocol.presets_for(m) for m in protocol.modes)]
-    pretrained = [p for p in active if PRESETS[p].pretrain_config]
-    grid = [(b, m) for m in protocol.modes for b in protocol.budgets]
-    runs_per_seed = {"pretrain": len(pretrained)}
-    for mode in protocol.modes:
-        runs_per_seed[mode] = len(protocol.budgets) * len(protocol.presets_for(mode))
-    progress = Progress({kind: n * len(protocol.seeds) for kind, n in runs_per_seed.items()})
-    cells, pretrains, ran = [], [], 0
-    # seeds outermost: an interrupted run has every preset on its first seeds
-    for seed in protocol.seeds:
-        for preset in active:
-            weight = None
-            if PRESETS[preset].pretrain_config:
-                done = os.path.join(pretrain_dir(work, preset, seed), "done.json")
-                if os.path.exists(done):
-                    record, minutes = _load(done), None
-                elif args.report_only:
-                    progress.done("pretrain", f"pretrain {preset} seed {seed} not run (--report-only)", None)
-                    continue
-                else:
-                    record = run_pretrain(preset, seed, protocol, data, work)
-                    minutes, ran = record["minutes"], ran + 1
-                weight = record["weight"]
-                pretrains.append(record)
-                progress.done("pretrain", f"pretrain {preset} seed {seed}", minutes)
-            for budget, mode in grid:
-                if preset not in protocol.presets_for(mode):
-                    continue
-                path = cell_path(work, mode, budget, preset, seed)
-                if os.path.exists(path):
-                    record, minutes = _load(path), None
-                elif args.report_only:
-                    continue
-                else:
-                    record = run_downstream(
-                        preset, seed, budget, mode, weight, protocol, data, work, args.keep_checkpoints
-                    )
-                    minutes, ran = record["minutes"], ran + 1
-                cells.append(record)
-                progress.done(
-                    mode, f"{mode} {budget} {preset} seed {seed} (mIoU {record['mIoU']:.4f})", minutes
-                )
+    plan = run_plan(protocol, active, work)
+    todo = dict.fromkeys(("pretrain", *protocol.modes), 0)
+    for _, _, kind, _, path in plan:
+        todo[kind] += not os.path.exists(path)
+    progress = Progress(todo, skipped=len(plan) - sum(todo.values()))
+    cells, pretrains, weights, ran = [], [], {}, 0
+    for seed, preset, kind, budget, path in plan:
+        if kind == "pretrain":
+            if os.path.exists(path):
+                record, minutes = _load(path), None
+            elif args.report_only:
+                print(f"pretrain {preset} seed {seed} not run (--report-only): its cells are left out")
+                continue
+            else:
+                record = run_pretrain(preset, seed, protocol, data, work)
+                minutes, ran = record["minutes"], ran + 1
+            weights[seed, preset] = record["weight"]
+            pretrains.append(record)
+            progress.done("pretrain", f"pretrain {preset} seed {seed}", minutes)
+            continue
+        if PRESETS[preset].pretrain_config and (seed, preset) not in weights:
+            continue  # --report-only without this preset's pretraining
+        if os.path.exists(path):
+            record, minutes = _load(path), None
+        elif args.report_only:
+            continue
+        else:
+            weight = weights.get((seed, preset))
+            record = run_downstream(
+                preset, seed, budget, kind, weight, protocol, data, work, args.keep_checkpoints
+            )
+            minutes, ran = record["minutes"], ran + 1
+        cells.append(record)
+        progress.done(kind, f"{kind} {budget} {preset} seed {seed} (mIoU {record['mIoU']:.4f})", minutes)
     if not cells:
         raise UserError(f"no finished cell in {work}: nothing to report")
     summary = summarize(cells, protocol, groups)
