@@ -155,10 +155,9 @@ def main(argv=None) -> None:
 
 def save_usage_plot(path: str, scan_usage, running_usage, prior, alpha: float) -> None:
     """Sorted usage (Tensor[K] each, summing to 1) against the prior, log-log, as a PNG."""
-    import matplotlib
+    from pointcept.utils.visualization import pyplot
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rank = np.arange(1, len(prior) + 1)
     fig, ax = plt.subplots(figsize=(6, 4.5))

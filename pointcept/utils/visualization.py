@@ -6,6 +6,7 @@
 * ``label_colors``, ``error_colors``: per-point RGB from labels / prediction vs target.
 * ``rasterize_bev``: numpy z-buffered top view, ``draw_bev_boxes``: 3D box outlines (and headings)
   onto such a view, ``save_panels_png``: panels + legend via matplotlib.
+* ``pyplot()``: matplotlib.pyplot for writing image files (no display needed).
 * ``write_ply`` / ``read_ply_header``: PLY (ascii or binary little-endian) with colour and
   per-point scalar properties, readable by MeshLab, CloudCompare, Open3D.
 """
@@ -22,6 +23,17 @@ WRONG_COLOR = (235, 45, 45)
 _VIRIDIS = np.array(
     [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], dtype=np.float64
 )
+
+
+def pyplot():
+    """``matplotlib.pyplot``, imported on first use, on the file-only Agg backend unless a backend was
+    already chosen (e.g. by a notebook)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def distinct_palette(n: int, seed: int = 0) -> np.ndarray:
@@ -164,11 +176,9 @@ def save_panels_png(
     panels: (title, image (H, W, 3) uint8) pairs; legend: (name, RGB 0-255) entries.
     ``extent`` (metres) labels the axes in metres around the sensor.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
+
+    plt = pyplot()
 
     if not panels:
         raise ValueError("save_panels_png needs at least one panel")

@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from pointcept.utils.stats import GROUPS, bootstrap_miou, mean_std, paired_bootstrap, seed_mious
+from pointcept.utils.visualization import pyplot
 
 from .protocol import REFERENCE
 
@@ -268,20 +269,10 @@ def efficiency_markdown(results: dict) -> list[str]:
     return lines
 
 
-def _pyplot():
-    """matplotlib.pyplot on the file-only Agg backend (no display needed)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def efficiency_chart(results: dict, path: str) -> bool:
     """mIoU (95 % interval) against the labelled scans (log axis), one line per preset, one panel per
     mode with two budgets or more; False (nothing written) when no mode has."""
-    plt = _pyplot()
+    plt = pyplot()
 
     modes = [m for m in results["protocol"]["modes"] if len(efficiency_rows(results, m)[1]) >= 2]
     if not modes:
@@ -324,7 +315,7 @@ def efficiency_chart(results: dict, path: str) -> bool:
 
 def bar_chart(results: dict, path: str) -> None:
     """One panel per (mode, budget): mean mIoU per preset with its 95 % bootstrap interval."""
-    plt = _pyplot()
+    plt = pyplot()
 
     p = results["protocol"]
     modes, budgets = p["modes"], p["budgets"]
